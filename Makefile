@@ -1,0 +1,54 @@
+# The few verbs of this project. `make run` and `make test` set everything up themselves.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# The PostgreSQL+Redis pass of `make test`; both run on the loopback on this project's machines.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+PYTEST_WORKERS ?= 2
+
+.PHONY: run test test-sqlite test-postgres lint format bench install clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/payfacile migrate
+	$(BIN)/payfacile demo
+	$(BIN)/payfacile serve --host $(HOST) --port $(PORT)
+
+test: test-sqlite test-postgres
+
+test-sqlite: $(STAMP)
+	@echo "== tests on SQLite, in-process cache"
+	env -u PAYFACILE_TEST_DATABASE_URL -u PAYFACILE_TEST_REDIS_URL \
+	  $(BIN)/python -m pytest -n $(PYTEST_WORKERS) -p no:cacheprovider
+
+test-postgres: $(STAMP)
+	@echo "== tests on PostgreSQL + Redis"
+	PAYFACILE_TEST_DATABASE_URL=$(TEST_DATABASE_URL) PAYFACILE_TEST_REDIS_URL=$(TEST_REDIS_URL) \
+	  $(BIN)/python -m pytest -n $(PYTEST_WORKERS) -p no:cacheprovider
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: $(STAMP)
+	$(BIN)/python bench/resolution.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

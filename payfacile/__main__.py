@@ -1,0 +1,5 @@
+import sys
+
+from payfacile.cli import main
+
+sys.exit(main())

@@ -1,0 +1,207 @@
+"""The `payfacile` command: serve, migrate, demo and store administration."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from pydantic import ValidationError
+
+from payfacile.platform import db
+from payfacile.platform.cache import Shared
+from payfacile.platform.config import Settings
+from payfacile.platform.errors import PayFacileError
+from payfacile.platform.hosts import HostResolver
+from payfacile.tenants.models import StoreStatus
+
+
+@asynccontextmanager
+async def connected(settings: Settings) -> AsyncIterator[HostResolver]:
+    """The database and shared cache for one CLI command."""
+    await db.init_db(settings)
+    shared = Shared(settings.redis_url, prefix=settings.redis_prefix)
+    try:
+        yield HostResolver(settings, shared)
+    finally:
+        await shared.close()
+        await db.close_db()
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+async def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> None:
+    def progress(event: str, app_label: str, name: str) -> None:
+        if event == "apply_start":
+            print(f"  applying {app_label}.{name} …", end="", flush=True)
+        elif event == "apply_done":
+            print(" done", flush=True)
+
+    _say(f"Migrating {_describe_db(settings)}")
+    await db.migrate(settings, progress=progress)
+    _say("Database is up to date.")
+
+
+async def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
+    from payfacile.demo import seed_demo
+
+    async with connected(settings) as hosts:
+        result = await seed_demo(settings, hosts, slug=args.slug)
+    store = result.store
+    _say(
+        f"{'Created' if result.created else 'Already there:'} demo store “{store.name}” "
+        f"at {_store_url(settings, store.slug)}"
+    )
+    _say("Demo buyer: buyer@example.com")
+
+
+async def cmd_stores_create(settings: Settings, args: argparse.Namespace) -> None:
+    from payfacile.tenants import service
+
+    async with connected(settings) as hosts:
+        store = await service.create_store(
+            settings=settings,
+            hosts=hosts,
+            name=args.name,
+            slug=args.slug,
+            owner_email=args.owner_email,
+        )
+    _say(f"Created store “{store.name}” ({store.slug}) at {_store_url(settings, store.slug)}")
+
+
+async def cmd_stores_list(settings: Settings, _args: argparse.Namespace) -> None:
+    from payfacile.tenants import service
+
+    async with connected(settings):
+        rows = await service.list_stores()
+    if not rows:
+        _say("No stores yet. Create one with: payfacile stores create --name … --slug … "
+             "--owner-email …")
+        return
+    width = max(len(store.slug) for store, _ in rows)
+    _say(f"{'SLUG'.ljust(width)}  {'STATUS':<9}  {'OWNER':<30}  NAME")
+    for store, owner in rows:
+        _say(f"{store.slug.ljust(width)}  {store.status:<9}  {owner:<30}  {store.name}")
+
+
+def _set_status(status: StoreStatus) -> Callable[[Settings, argparse.Namespace], Awaitable[None]]:
+    async def run(settings: Settings, args: argparse.Namespace) -> None:
+        from payfacile.tenants import service
+
+        async with connected(settings) as hosts:
+            store = await service.get_store(args.slug)
+            if store.status == status:
+                _say(f"Store {store.slug} is already {status}.")
+                return
+            await service.set_status(store, status, hosts=hosts)
+        _say(f"Store {store.slug} is now {status}.")
+
+    return run
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
+    from payfacile.platform.server import Listen, serve
+
+    shown = "localhost" if args.host in {"127.0.0.1", "0.0.0.0", "::"} else args.host  # noqa: S104
+    _say(f"PayFacile serving on http://{args.host}:{args.port} ({_describe_db(settings)})")
+    _say(f"  central host:  http://{settings.platform_domain}:{args.port}/")
+    _say(f"  demo portal:   http://demo.{settings.platform_domain}:{args.port}/portal/")
+    if args.https_port:
+        _say(f"  https:         https://{settings.platform_domain}:{args.https_port}/")
+    if shown != "localhost":
+        _say("  (*.localhost names resolve to this machine in browsers)")
+    serve(
+        settings,
+        Listen(
+            host=args.host,
+            port=args.port,
+            https_port=args.https_port,
+            workers=args.workers,
+            access_log=not args.no_access_log,
+        ),
+    )
+
+
+def _describe_db(settings: Settings) -> str:
+    url = settings.database_url
+    if url.startswith("sqlite"):
+        return f"SQLite at {url.removeprefix('sqlite://')}"
+    return f"{url.split('://', 1)[0]} database {url.rsplit('/', 1)[-1].split('?')[0]}"
+
+
+def _store_url(settings: Settings, slug: str) -> str:
+    port = f":{settings.public_port}" if settings.public_port else ""
+    return f"{settings.public_scheme}://{slug}.{settings.platform_domain}{port}/portal/"
+
+
+def _port(value: str) -> int:
+    port = int(value)
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError("a port is a number from 1 to 65535")
+    return port
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return number
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="payfacile", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="serve the platform over HTTP (and HTTPS)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=_port, default=8000)
+    serve.add_argument("--https-port", type=_port, default=None)
+    serve.add_argument("--workers", type=_positive, default=1)
+    serve.add_argument("--no-access-log", action="store_true")
+    serve.set_defaults(sync_handler=cmd_serve)
+
+    commands.add_parser("migrate", help="apply database migrations").set_defaults(
+        handler=cmd_migrate
+    )
+
+    demo = commands.add_parser("demo", help="create a demo store with data (idempotent)")
+    demo.add_argument("--slug", default="demo")
+    demo.set_defaults(handler=cmd_demo)
+
+    stores = commands.add_parser("stores", help="onboard and manage stores")
+    store_commands = stores.add_subparsers(dest="stores_command", required=True, metavar="ACTION")
+    create = store_commands.add_parser("create", help="create a store and its owner account")
+    create.add_argument("--name", required=True)
+    create.add_argument("--slug", required=True)
+    create.add_argument("--owner-email", required=True)
+    create.set_defaults(handler=cmd_stores_create)
+    store_commands.add_parser("list", help="list stores").set_defaults(handler=cmd_stores_list)
+    for action, status in (("suspend", StoreStatus.SUSPENDED), ("reactivate", StoreStatus.ACTIVE)):
+        sub = store_commands.add_parser(action, help=f"{action} a store")
+        sub.add_argument("slug")
+        sub.set_defaults(handler=_set_status(status))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        print(f"payfacile: invalid settings: {error}", file=sys.stderr)
+        return 2
+    try:
+        if hasattr(args, "sync_handler"):
+            args.sync_handler(settings, args)
+        else:
+            asyncio.run(args.handler(settings, args))
+    except PayFacileError as error:
+        print(f"payfacile: {error.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0

@@ -1,0 +1,203 @@
+"""`payfacile demo`: a store with enough data to try every feature of the portal.
+
+Idempotent: a store that already has the demo buyer is left as it is. Everything is written in
+one transaction, so an interrupted run leaves nothing half-made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from tortoise.transactions import in_transaction
+
+from payfacile.platform.config import Settings
+from payfacile.platform.hosts import HostResolver
+from payfacile.portal.invoices import issue_invoice
+from payfacile.portal.models import (
+    Customer,
+    Order,
+    OrderLine,
+    OrderStatus,
+    Payment,
+    PaymentMethod,
+    PaymentMethodKind,
+    PaymentStatus,
+    Subscription,
+    SubscriptionStatus,
+)
+from payfacile.tenants import service
+from payfacile.tenants.models import CancellationMode, Product, ProductKind, Store
+from payfacile.tenants.scope import Scope, scoped
+
+DEMO_BUYER = "buyer@example.com"
+VAT_BP = 2000
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    store: Store
+    created: bool
+
+
+async def seed_demo(settings: Settings, hosts: HostResolver, *, slug: str = "demo") -> DemoResult:
+    slug = service.validate_slug(slug, settings)
+    store = await Store.get_or_none(slug=slug)
+    if store is not None and await scoped(store).query(Customer).filter(email=DEMO_BUYER).exists():
+        return DemoResult(store=store, created=False)
+    async with in_transaction():
+        if store is None:
+            store = await service.create_store(
+                settings=settings,
+                hosts=hosts,
+                name="Atelier Lumière",
+                slug=slug,
+                owner_email=f"owner@{slug}.example.com",
+            )
+        await _brand(store)
+        await _seed_store(scoped(store))
+    await hosts.invalidate_store(store)
+    return DemoResult(store=store, created=True)
+
+
+async def _brand(store: Store) -> None:
+    values = {
+        "support_email": f"support@{store.slug}.example.com",
+        "address_line1": "12 rue des Artisans",
+        "postal_code": "69002",
+        "city": "Lyon",
+        "country": "FR",
+        "vat_number": "FR40123456789",
+        "brand_color": "#0f766e",
+        "locale": "en",
+        "currency": "EUR",
+    }
+    await Store.filter(id=store.id).update(**values)
+    for name, value in values.items():
+        setattr(store, name, value)
+
+
+async def _seed_store(scope: Scope) -> None:
+    cancellable = await scope.create(
+        Product,
+        name="Coffee of the month",
+        kind=ProductKind.SUBSCRIPTION,
+        price=1900,
+        interval="month",
+        portal_cancellation_allowed=True,
+        cancellation_mode=CancellationMode.END_OF_PERIOD,
+    )
+    locked = await scope.create(
+        Product,
+        name="Annual espresso machine service plan",
+        kind=ProductKind.SUBSCRIPTION,
+        price=14900,
+        interval="year",
+        portal_cancellation_allowed=False,
+    )
+    beans = await scope.create(Product, name="Ethiopia Yirgacheffe beans, 1 kg", price=3200)
+    grinder = await scope.create(Product, name="Hand grinder", price=8900)
+    buyer = await scope.create(
+        Customer,
+        email=DEMO_BUYER,
+        name="Camille Martin",
+        address_line1="5 avenue Foch",
+        postal_code="75116",
+        city="Paris",
+        country="FR",
+        phone="+33612345678",
+        language="en",
+    )
+    for email, name in (("lea@example.com", "Léa Dubois"), ("sam@example.com", "Sam Carter")):
+        await scope.create(Customer, email=email, name=name, country="FR")
+    now = datetime.now(UTC)
+    expired = await scope.create(
+        PaymentMethod,
+        customer_id=buyer.id,
+        kind=PaymentMethodKind.CARD,
+        brand="Visa",
+        last4="4242",
+        exp_month=8,
+        exp_year=now.year - 1,
+        gateway_token="tok_demo_expired_visa",
+        fingerprint="demo-visa-4242",
+        is_default=True,
+    )
+    await scope.create(
+        Subscription,
+        customer_id=buyer.id,
+        product_id=cancellable.id,
+        status=SubscriptionStatus.ACTIVE,
+        current_period_end=now + timedelta(days=12),
+        payment_method_id=expired.id,
+    )
+    await scope.create(
+        Subscription,
+        customer_id=buyer.id,
+        product_id=locked.id,
+        status=SubscriptionStatus.ACTIVE,
+        current_period_end=now + timedelta(days=200),
+        payment_method_id=expired.id,
+    )
+    history = [
+        (1001, 120, OrderStatus.FULFILLED, [(grinder, 1), (beans, 2)], PaymentStatus.SUCCEEDED),
+        (1002, 90, OrderStatus.REFUNDED, [(beans, 1)], PaymentStatus.REFUNDED),
+        (1003, 60, OrderStatus.PAID, [(locked, 1)], PaymentStatus.SUCCEEDED),
+        (1004, 40, OrderStatus.CANCELED, [(grinder, 1)], None),
+        (1005, 30, OrderStatus.FULFILLED, [(cancellable, 1)], PaymentStatus.SUCCEEDED),
+        (1006, 2, OrderStatus.FAILED, [(cancellable, 1)], PaymentStatus.FAILED),
+        (1007, 0, OrderStatus.PENDING, [(beans, 3)], None),
+    ]
+    for number, days_ago, status, items, payment in history:
+        placed = now - timedelta(days=days_ago, hours=3)
+        order = await _order(scope, buyer, f"{number}", placed, status, items)
+        if payment is not None:
+            await scope.create(
+                Payment,
+                order_id=order.id,
+                status=payment,
+                amount=order.total,
+                currency=order.currency,
+                method_summary="Visa •••• 4242",
+                payment_method_id=expired.id,
+                failure_reason="Card expired" if payment is PaymentStatus.FAILED else "",
+                created_at=placed,
+            )
+        if payment in {PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED}:
+            await issue_invoice(scope.store, order, issued_at=placed)
+
+
+async def _order(
+    scope: Scope,
+    customer: Customer,
+    number: str,
+    placed_at: datetime,
+    status: OrderStatus,
+    items: list[tuple[Product, int]],
+) -> Order:
+    order = await scope.create(
+        Order,
+        customer_id=customer.id,
+        number=number,
+        status=status,
+        currency=scope.store.currency,
+        placed_at=placed_at,
+    )
+    subtotal = tax = 0
+    for product, quantity in items:
+        net = product.price * quantity
+        line_tax = net * VAT_BP // 10_000
+        await scope.create(
+            OrderLine,
+            order_id=order.id,
+            product_id=product.id,
+            description=product.name,
+            quantity=quantity,
+            unit_price=product.price,
+            tax_rate_bp=VAT_BP,
+            total=net + line_tax,
+        )
+        subtotal += net
+        tax += line_tax
+    await scope.update(order, subtotal=subtotal, tax_total=tax, total=subtotal + tax)
+    return order

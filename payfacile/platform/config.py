@@ -1,0 +1,143 @@
+"""One typed settings object, read once from `PAYFACILE_*` environment variables."""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
+
+
+def _split(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+class Settings(BaseSettings):
+    """Every setting the platform reads. Tests build their own instance."""
+
+    model_config = SettingsConfigDict(env_prefix="PAYFACILE_", extra="ignore")
+
+    env: Literal["development", "production", "test"] = "development"
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    redis_url: str = ""
+    redis_prefix: str = "payfacile:"
+    platform_domain: str = "payfacile.localhost"
+    cname_target: str = ""
+    platform_ips: CommaList = Field(default_factory=list)
+    secret_key: CommaList = Field(default_factory=list)
+    public_scheme: Literal["http", "https"] | None = None
+    public_port: int | None = None
+    trusted_proxies: CommaList = Field(default_factory=list)
+    smtp_url: str = ""
+    mail_from: str = ""
+    acme_directory_url: str = LETS_ENCRYPT_STAGING
+    acme_ca_bundle: str = ""
+    acme_email: str = ""
+    acme_http_port: int = 80
+    dns_nameservers: CommaList = Field(default_factory=list)
+    tls_default_cert: str = ""
+    tls_default_key: str = ""
+    host_cache_seconds: float = Field(default=3.0, gt=0)
+
+    _split_lists = field_validator(
+        "platform_ips", "secret_key", "trusted_proxies", "dns_nameservers", mode="before"
+    )(_split)
+
+    @field_validator("platform_domain", "cname_target")
+    @classmethod
+    def _lower_host(cls, value: str) -> str:
+        return value.strip().lower().rstrip(".")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            ipaddress.ip_network(item, strict=False)
+        return value
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> Settings:
+        self.data_dir = self.data_dir.expanduser().resolve()
+        if not self.database_url:
+            self.database_url = f"sqlite://{self.data_dir / 'payfacile.sqlite3'}"
+        if not self.cname_target:
+            self.cname_target = f"stores.{self.platform_domain}"
+        if not self.mail_from:
+            self.mail_from = f"no-reply@{self.platform_domain}"
+        production = self.env == "production"
+        if self.public_scheme is None:
+            self.public_scheme = "https" if production else "http"
+        if self.public_port is None and not production:
+            self.public_port = 8000
+        if production and not self.secret_key:
+            raise ValueError("PAYFACILE_SECRET_KEY is required when PAYFACILE_ENV=production")
+        return self
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @cached_property
+    def secret_keys(self) -> list[bytes]:
+        """The signing and encryption keys, newest first; generated once in development."""
+        if self.secret_key:
+            return [key.encode() for key in self.secret_key]
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return [path.read_text().strip().encode()]
+
+    @property
+    def reserved_slugs(self) -> frozenset[str]:
+        first_label = self.cname_target.split(".", 1)[0]
+        return RESERVED_SLUGS | {first_label}
+
+
+RESERVED_SLUGS = frozenset(
+    {
+        "www",
+        "admin",
+        "api",
+        "app",
+        "mail",
+        "smtp",
+        "imap",
+        "pop",
+        "static",
+        "assets",
+        "cdn",
+        "stores",
+        "store",
+        "dashboard",
+        "portal",
+        "status",
+        "help",
+        "support",
+        "docs",
+        "blog",
+        "billing",
+        "payfacile",
+        "ns1",
+        "ns2",
+        "mx",
+        "autodiscover",
+        "autoconfig",
+        "acme",
+        "_acme-challenge",
+    }
+)

@@ -1,0 +1,72 @@
+"""Tortoise set-up: one config built from the settings, init/close, migrations."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from tortoise import Tortoise, connections
+from tortoise.migrations.api import migrate as tortoise_migrate
+
+from payfacile.platform.config import Settings
+
+MODEL_MODULES = [
+    "payfacile.tenants.models",
+    "payfacile.portal.models",
+    "payfacile.platform.models",
+    "payfacile.tls.models",
+]
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def database_url(settings: Settings) -> str:
+    url = settings.database_url
+    if url.startswith("sqlite://") and "busy_timeout" not in url:
+        separator = "&" if "?" in url else "?"
+        url = f"{url}{separator}busy_timeout={SQLITE_BUSY_TIMEOUT_MS}"
+    return url
+
+
+def tortoise_config(settings: Settings) -> dict[str, Any]:
+    return {
+        "connections": {"default": database_url(settings)},
+        "apps": {
+            "models": {
+                "models": MODEL_MODULES,
+                "default_connection": "default",
+                "migrations": "payfacile.migrations",
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+def is_sqlite(settings: Settings) -> bool:
+    return settings.database_url.startswith("sqlite")
+
+
+async def init_db(settings: Settings) -> None:
+    if is_sqlite(settings):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    await Tortoise.init(config=tortoise_config(settings), _enable_global_fallback=True)
+
+
+async def close_db() -> None:
+    await Tortoise.close_connections()
+
+
+async def ping_db() -> None:
+    await connections.get("default").execute_query("SELECT 1")
+
+
+async def migrate(
+    settings: Settings, *, progress: Callable[[str, str, str], object] | None = None
+) -> None:
+    """Apply every migration not yet applied (idempotent)."""
+    if is_sqlite(settings):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        await tortoise_migrate(config=tortoise_config(settings), progress=progress)
+    finally:
+        await Tortoise.close_connections()

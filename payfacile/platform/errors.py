@@ -1,0 +1,76 @@
+"""One error hierarchy. Raise these; `payfacile.platform.app` renders them as HTML or JSON."""
+
+from __future__ import annotations
+
+
+class PayFacileError(Exception):
+    status = 400
+    code = "bad_request"
+    title = "Something is wrong with this request"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class InvalidInput(PayFacileError):
+    status = 422
+    code = "invalid_input"
+    title = "Please check what you entered"
+
+
+class BadHost(PayFacileError):
+    status = 400
+    code = "bad_host"
+    title = "Bad request"
+
+
+class NotAllowed(PayFacileError):
+    status = 403
+    code = "not_allowed"
+    title = "Not allowed"
+
+
+class CsrfFailed(NotAllowed):
+    code = "csrf_failed"
+    title = "This form has expired"
+
+
+class NotFound(PayFacileError):
+    status = 404
+    code = "not_found"
+    title = "Page not found"
+
+
+class NoStoreHere(NotFound):
+    code = "no_store_here"
+    title = "No store here"
+
+
+class Conflict(PayFacileError):
+    status = 409
+    code = "conflict"
+    title = "Conflict"
+
+
+class RateLimited(PayFacileError):
+    status = 429
+    code = "rate_limited"
+    title = "Too many attempts"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class StoreUnavailable(PayFacileError):
+    status = 503
+    code = "store_unavailable"
+    title = "This store is unavailable"
+
+
+class ServiceUnavailable(PayFacileError):
+    status = 503
+    code = "service_unavailable"
+    title = "Service unavailable"

@@ -1,0 +1,230 @@
+"""Host → store resolution (DESIGN.md "Request flow", step 2 and 3).
+
+Lookups are cached in-process and in Redis. A change to a store or a domain calls
+`HostResolver.invalidate`, which deletes the Redis entries and publishes on a channel every
+instance listens to, so each drops its in-process entries at once. Without Redis the
+in-process entries expire after `Settings.host_cache_seconds`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import idna
+
+from payfacile.platform.cache import LocalCache, Shared
+from payfacile.platform.config import Settings
+from payfacile.platform.errors import BadHost, NoStoreHere
+from payfacile.tenants.models import (
+    SERVING_DOMAIN_STATUSES,
+    Domain,
+    DomainStatus,
+    Store,
+)
+from payfacile.tenants.scope import across_stores, scoped
+
+log = logging.getLogger(__name__)
+
+LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+INVALIDATION_CHANNEL = "hosts:invalidate"
+SHARED_TTL_SECONDS = 300
+LOCAL_TTL_WITH_REDIS_SECONDS = 30.0
+CACHED_STORE_FIELDS = (
+    "id",
+    "slug",
+    "name",
+    "status",
+    "locale",
+    "currency",
+    "support_email",
+    "address_line1",
+    "address_line2",
+    "postal_code",
+    "city",
+    "country",
+    "vat_number",
+    "brand_color",
+    "logo_etag",
+)
+
+
+def normalise_host(raw: str | None) -> str:
+    """The canonical form of a Host header: lower-case punycode, no port, no trailing dot."""
+    host = (raw or "").strip()
+    if not host:
+        raise BadHost("This request has no Host header.")
+    if host.startswith("["):
+        raise BadHost("Stores are not served on IP addresses.")
+    name, sep, port = host.rpartition(":")
+    if sep:
+        if not port.isdigit() or not name:
+            raise BadHost("The Host header is not a valid hostname.")
+        host = name
+    host = host.rstrip(".").lower()
+    try:
+        host = idna.encode(host, uts46=True).decode("ascii")
+    except idna.IDNAError as error:
+        raise BadHost("The Host header is not a valid hostname.") from error
+    if len(host) > 253 or not all(LABEL.match(label) for label in host.split(".")):
+        raise BadHost("The Host header is not a valid hostname.")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    raise BadHost("Stores are not served on IP addresses.")
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """What a hostname serves: the central host, or a store (by subdomain or custom domain)."""
+
+    hostname: str
+    kind: Literal["central", "store"]
+    store: Store | None = None
+    custom_domain: bool = False
+    primary_domain: str | None = None  # the store's active primary custom domain, if any
+
+
+def _store_to_dict(store: Store) -> dict[str, Any]:
+    return {name: getattr(store, name) for name in CACHED_STORE_FIELDS}
+
+
+def _store_from_dict(values: dict[str, Any]) -> Store:
+    store = Store(**values)
+    store._saved_in_db = True
+    return store
+
+
+def _encode(site: Site | None) -> str:
+    if site is None:
+        return json.dumps(None)
+    return json.dumps(
+        {
+            "hostname": site.hostname,
+            "kind": site.kind,
+            "store": _store_to_dict(site.store) if site.store else None,
+            "custom_domain": site.custom_domain,
+            "primary_domain": site.primary_domain,
+        }
+    )
+
+
+def _decode(raw: str | bytes) -> Site | None:
+    data = json.loads(raw)
+    if data is None:
+        return None
+    store = _store_from_dict(data["store"]) if data["store"] else None
+    return Site(
+        hostname=data["hostname"],
+        kind=data["kind"],
+        store=store,
+        custom_domain=data["custom_domain"],
+        primary_domain=data["primary_domain"],
+    )
+
+
+class HostResolver:
+    def __init__(self, settings: Settings, shared: Shared) -> None:
+        self.settings = settings
+        self.shared = shared
+        ttl = LOCAL_TTL_WITH_REDIS_SECONDS if shared.enabled else settings.host_cache_seconds
+        self.local: LocalCache[Site | None] = LocalCache(ttl=ttl)
+
+    def store_hostname(self, slug: str) -> str:
+        return f"{slug}.{self.settings.platform_domain}"
+
+    async def resolve(self, raw_host: str | None) -> Site:
+        """The site for a Host header. Raises `BadHost` (400) or `NoStoreHere` (404)."""
+        hostname = normalise_host(raw_host)
+        found, site = self.local.get(hostname)
+        if not found:
+            site = await self._lookup_shared(hostname)
+            self.local.set(hostname, site)
+        if site is None:
+            raise NoStoreHere(f"There is no store at {hostname}.")
+        return site
+
+    async def _lookup_shared(self, hostname: str) -> Site | None:
+        cached = await self.shared.get(f"host:{hostname}")
+        if cached is not None:
+            return _decode(cached)
+        site = await self.lookup(hostname)
+        await self.shared.set(f"host:{hostname}", _encode(site), ttl=SHARED_TTL_SECONDS)
+        return site
+
+    async def lookup(self, hostname: str) -> Site | None:
+        """Resolve from the database, bypassing every cache."""
+        central = self.settings.platform_domain
+        if hostname == central:
+            return Site(hostname=hostname, kind="central")
+        if hostname.endswith(f".{central}"):
+            slug = hostname[: -len(central) - 1]
+            if "." in slug:
+                return None
+            store = await Store.get_or_none(slug=slug)
+            if store is None:
+                return None
+            return Site(
+                hostname=hostname,
+                kind="store",
+                store=store,
+                primary_domain=await self._active_primary(store),
+            )
+        domain = (
+            await across_stores(Domain, reason="host resolution")
+            .filter(hostname=hostname, status__in=list(SERVING_DOMAIN_STATUSES))
+            .select_related("store")
+            .first()
+        )
+        if domain is None:
+            return None
+        return Site(hostname=hostname, kind="store", store=domain.store, custom_domain=True)
+
+    async def _active_primary(self, store: Store) -> str | None:
+        domain = (
+            await scoped(store)
+            .query(Domain)
+            .filter(is_primary=True, status=DomainStatus.ACTIVE)
+            .first()
+        )
+        return domain.hostname if domain else None
+
+    async def hostnames_of(self, store: Store) -> list[str]:
+        domains = await scoped(store).query(Domain).values_list("hostname", flat=True)
+        return [self.store_hostname(store.slug), *(str(name) for name in domains)]
+
+    async def invalidate(self, hostnames: list[str]) -> None:
+        """Forget `hostnames` here, in Redis, and (through pub/sub) on every other instance."""
+        for hostname in hostnames:
+            self.local.discard(hostname)
+        await self.shared.delete(*(f"host:{hostname}" for hostname in hostnames))
+        await self.shared.publish(INVALIDATION_CHANNEL, json.dumps(hostnames))
+
+    async def invalidate_store(self, store: Store, *extra_hostnames: str) -> None:
+        await self.invalidate([*await self.hostnames_of(store), *extra_hostnames])
+
+    def _on_invalidation(self, message: str) -> None:
+        try:
+            hostnames = json.loads(message)
+        except ValueError:
+            self.local.clear()
+            return
+        for hostname in hostnames:
+            self.local.discard(str(hostname))
+
+    async def listen(self) -> None:
+        """Apply other instances' invalidations until cancelled (only with Redis)."""
+        await self.shared.listen(
+            INVALIDATION_CHANNEL, self._on_invalidation, on_reconnect=self.local.clear
+        )
+
+    def start_listening(self) -> asyncio.Task[None] | None:
+        if not self.shared.enabled:
+            return None
+        return asyncio.create_task(self.listen(), name="host-invalidation")

@@ -1,0 +1,79 @@
+"""Languages (English, French), and money and dates in the store's locale and currency."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from babel import Locale
+from babel.dates import format_date, format_datetime
+from babel.numbers import format_currency
+from babel.support import NullTranslations, Translations
+from quart import Quart, Request, g
+
+from payfacile.tenants.models import Store
+
+LANGUAGES = {"en": "English", "fr": "Français"}
+DEFAULT_LANGUAGE = "en"
+LANGUAGE_COOKIE = "pf_lang"
+TRANSLATIONS_DIR = Path(__file__).resolve().parent.parent / "translations"
+
+_catalogs: dict[str, NullTranslations] = {}
+
+
+def translations(language: str) -> NullTranslations:
+    if language not in _catalogs:
+        _catalogs[language] = Translations.load(str(TRANSLATIONS_DIR), [language], "messages")
+    return _catalogs[language]
+
+
+def language_of(locale: str) -> str:
+    language = (locale or "").split("_")[0].split("-")[0].lower()
+    return language if language in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def pick_locale(request: Request, store: Store | None) -> str:
+    """The visitor's chosen language if they picked one, else the store's, else English."""
+    chosen = request.cookies.get(LANGUAGE_COOKIE, "")
+    if chosen in LANGUAGES:
+        return chosen
+    return language_of(store.locale) if store is not None else DEFAULT_LANGUAGE
+
+
+def current_language() -> str:
+    return getattr(g, "locale", DEFAULT_LANGUAGE) or DEFAULT_LANGUAGE
+
+
+def gettext(message: str, **values: Any) -> str:
+    text = translations(current_language()).gettext(message)
+    return text % values if values else text
+
+
+def ngettext(singular: str, plural: str, n: int, **values: Any) -> str:
+    text = translations(current_language()).ngettext(singular, plural, n)
+    return text % {"num": n, **values}
+
+
+def money(amount_minor: int, currency: str) -> str:
+    """`1999, "EUR"` → "€19.99" in English, "19,99 €" in French."""
+    locale = Locale.parse(current_language())
+    digits = 2 if currency.upper() not in {"JPY", "KRW"} else 0
+    return format_currency(amount_minor / 10**digits, currency.upper(), locale=locale)
+
+
+def date(value: datetime) -> str:
+    return format_date(value, format="medium", locale=current_language())
+
+
+def datetime_(value: datetime) -> str:
+    return format_datetime(value, format="medium", locale=current_language())
+
+
+def install_i18n(app: Quart) -> None:
+    app.jinja_env.add_extension("jinja2.ext.i18n")
+    app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext, ngettext, newstyle=True
+    )
+    app.jinja_env.filters.update(money=money, date=date, datetime=datetime_)
+    app.jinja_env.globals.update(LANGUAGES=LANGUAGES, current_language=current_language)

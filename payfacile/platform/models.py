@@ -1,0 +1,190 @@
+"""Platform-wide rows: admins, sessions, tokens, API clients, outbox, webhooks."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.indexes import Index
+from tortoise.models import Model
+
+from payfacile.tenants.models import Store, TenantOwned
+
+
+class PlatformAdmin(Model):
+    id = fields.IntField(primary_key=True)
+    email = fields.CharField(max_length=254, unique=True)
+    password_hash = fields.CharField(max_length=255, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "platform_admin"
+
+
+class SessionKind(StrEnum):
+    BUYER = "buyer"
+    MERCHANT = "merchant"
+    ADMIN = "admin"
+
+
+class Session(Model):
+    """A signed-in session. The cookie holds a random id, and only its SHA-256 is stored.
+
+    `store` is the store whose host issued it (null on the central host); loading checks
+    it against the request's store, so a cookie copied to another host is not signed in.
+    """
+
+    id_hash = fields.CharField(max_length=64, primary_key=True)
+    kind = fields.CharEnumField(SessionKind, max_length=8)
+    subject_id = fields.IntField()
+    store: fields.ForeignKeyNullableRelation[Store] = fields.ForeignKeyField(
+        "models.Store", related_name=False, null=True, on_delete=fields.CASCADE
+    )
+    store_id: int | None
+    data = fields.JSONField(default=dict)
+    created_at = fields.DatetimeField()
+    last_seen_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField(db_index=True)
+
+    class Meta:
+        table = "session"
+        indexes = (Index(fields=("kind", "subject_id")),)
+
+
+class TokenPurpose(StrEnum):
+    INVITATION = "invitation"
+    SIGN_IN = "sign_in"
+    PASSWORD_RESET = "password_reset"
+    EMAIL_CHANGE = "email_change"
+
+
+class Token(Model):
+    """Single-use emailed tokens. Only the SHA-256 of the token is stored."""
+
+    id = fields.IntField(primary_key=True)
+    purpose = fields.CharEnumField(TokenPurpose, max_length=16)
+    token_hash = fields.CharField(max_length=64, unique=True)
+    subject_kind = fields.CharEnumField(SessionKind, max_length=8)
+    subject_id = fields.IntField()
+    store: fields.ForeignKeyNullableRelation[Store] = fields.ForeignKeyField(
+        "models.Store", related_name=False, null=True, on_delete=fields.CASCADE
+    )
+    payload = fields.JSONField(default=dict)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    expires_at = fields.DatetimeField()
+    used_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "token"
+        indexes = (Index(fields=("subject_kind", "subject_id", "purpose")),)
+
+
+class ApiClient(Model):
+    id = fields.IntField(primary_key=True)
+    client_id = fields.CharField(max_length=64, unique=True)
+    secret_hash = fields.CharField(max_length=255)
+    store: fields.ForeignKeyNullableRelation[Store] = fields.ForeignKeyField(
+        "models.Store", related_name=False, null=True, on_delete=fields.CASCADE
+    )
+    scopes = fields.CharField(max_length=255, default="")
+    name = fields.CharField(max_length=120, default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+    revoked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "api_client"
+
+
+class AccessToken(Model):
+    id = fields.IntField(primary_key=True)
+    token_hash = fields.CharField(max_length=64, unique=True)
+    client: fields.ForeignKeyRelation[ApiClient] = fields.ForeignKeyField(
+        "models.ApiClient", related_name="tokens", on_delete=fields.CASCADE
+    )
+    scopes = fields.CharField(max_length=255, default="")
+    expires_at = fields.DatetimeField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "access_token"
+
+
+class IdempotencyKey(Model):
+    id = fields.IntField(primary_key=True)
+    client: fields.ForeignKeyRelation[ApiClient] = fields.ForeignKeyField(
+        "models.ApiClient", related_name=False, on_delete=fields.CASCADE
+    )
+    key = fields.CharField(max_length=255)
+    request_hash = fields.CharField(max_length=64)
+    response_status = fields.IntField(null=True)
+    response_body = fields.TextField(default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "idempotency_key"
+        unique_together = (("client", "key"),)
+
+
+class OutboxEmail(Model):
+    """An email to send, written in the same transaction as the event that causes it."""
+
+    id = fields.IntField(primary_key=True)
+    store: fields.ForeignKeyNullableRelation[Store] = fields.ForeignKeyField(
+        "models.Store", related_name=False, null=True, on_delete=fields.SET_NULL
+    )
+    to_address = fields.CharField(max_length=254)
+    subject = fields.CharField(max_length=255)
+    from_address = fields.CharField(max_length=320)
+    reply_to = fields.CharField(max_length=254, default="")
+    text_body = fields.TextField()
+    html_body = fields.TextField(default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+    next_attempt_at = fields.DatetimeField(null=True, db_index=True)
+    claimed_until = fields.DatetimeField(null=True)
+    attempts = fields.IntField(default=0)
+    last_error = fields.TextField(default="")
+    sent_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "outbox_email"
+
+
+class WebhookEndpoint(TenantOwned):
+    id = fields.IntField(primary_key=True)
+    url = fields.CharField(max_length=2048)
+    secret_encrypted = fields.TextField()
+    events = fields.CharField(max_length=1024, default="*")
+    enabled = fields.BooleanField(default=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "webhook_endpoint"
+
+
+class WebhookEvent(TenantOwned):
+    id = fields.IntField(primary_key=True)
+    type = fields.CharField(max_length=64)
+    payload = fields.JSONField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "webhook_event"
+
+
+class WebhookDelivery(TenantOwned):
+    id = fields.IntField(primary_key=True)
+    event: fields.ForeignKeyRelation[WebhookEvent] = fields.ForeignKeyField(
+        "models.WebhookEvent", related_name="deliveries", on_delete=fields.CASCADE
+    )
+    endpoint: fields.ForeignKeyRelation[WebhookEndpoint] = fields.ForeignKeyField(
+        "models.WebhookEndpoint", related_name="deliveries", on_delete=fields.CASCADE
+    )
+    next_attempt_at = fields.DatetimeField(null=True, db_index=True)
+    claimed_until = fields.DatetimeField(null=True)
+    attempts = fields.IntField(default=0)
+    last_status = fields.IntField(null=True)
+    last_error = fields.TextField(default="")
+    delivered_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "webhook_delivery"

@@ -1,0 +1,63 @@
+"""Rate limits through the `limits` library: in memory, or in Redis shared by all instances."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+from limits import RateLimitItem, parse
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
+
+from payfacile.platform.errors import RateLimited
+
+log = logging.getLogger(__name__)
+
+
+class RateLimiter:
+    def __init__(self, redis_url: str, *, prefix: str) -> None:
+        storage: Storage
+        if redis_url:
+            uri = "async+" + redis_url if not redis_url.startswith("async+") else redis_url
+            storage = RedisStorage(
+                uri, implementation="redispy", key_prefix=f"{prefix}limits", wrap_exceptions=True
+            )
+        else:
+            storage = MemoryStorage()
+        self.storage = storage
+        self.strategy = MovingWindowRateLimiter(storage)
+
+    async def hit(self, rate: str, *identity: str, message: str | None = None) -> None:
+        """Count one hit against `rate` (e.g. "10/15minutes") for `identity`.
+
+        Raises `RateLimited` with the wait in seconds once the limit is passed. If the shared
+        store is down the hit is let through and logged: an outage must not lock people out.
+        """
+        item = parse(rate)
+        try:
+            allowed = await self.strategy.hit(item, *identity)
+            if allowed:
+                return
+            wait = await self._wait(item, *identity)
+        except StorageError as error:
+            log.warning("rate limit storage unavailable, not limiting: %s", error)
+            return
+        raise RateLimited(
+            message or f"Too many attempts. Try again in {_human(wait)}.", retry_after=wait
+        )
+
+    async def _wait(self, item: RateLimitItem, *identity: str) -> int:
+        stats = await self.strategy.get_window_stats(item, *identity)
+        return max(1, math.ceil(stats.reset_time - time.time()))
+
+    async def reset(self) -> None:
+        await self.storage.reset()
+
+
+def _human(seconds: int) -> str:
+    if seconds < 60:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    minutes = math.ceil(seconds / 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"

@@ -1,0 +1,136 @@
+"""CSRF protection, security headers and the client address behind trusted proxies.
+
+CSRF: a random value in an HttpOnly, host-only, SameSite=Lax cookie; forms carry an HMAC of
+it (`csrf_token()` in templates, or the `X-CSRF-Token` header). An unsafe request must carry a
+token matching its cookie, and an `Origin` header, when sent, must be this host.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import ipaddress
+import secrets
+from urllib.parse import urlsplit
+
+from quart import Request, Response, g
+
+from payfacile.platform.config import Settings
+from payfacile.platform.errors import CsrfFailed
+
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+
+class Csrf:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @property
+    def cookie_name(self) -> str:
+        return "__Host-pf_csrf" if self.settings.production else "pf_csrf"
+
+    def _sign(self, value: str, key: bytes) -> str:
+        digest = hmac.new(key, f"csrf:{value}".encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+    def token(self, request: Request) -> str:
+        """The form token for this client, starting a CSRF cookie if it has none yet."""
+        value = request.cookies.get(self.cookie_name) or getattr(g, "csrf_new", None)
+        if not value or len(value) > 64:
+            value = secrets.token_urlsafe(24)
+            g.csrf_new = value
+        return self._sign(value, self.settings.secret_keys[0])
+
+    async def check(self, request: Request) -> None:
+        """Raise `CsrfFailed` unless this unsafe request proves it came from our own page."""
+        if request.method in SAFE_METHODS:
+            return
+        origin = request.headers.get("Origin")
+        if origin and origin != "null":
+            origin_host = (urlsplit(origin).netloc or "").lower()
+            if origin_host != (request.host or "").lower():
+                raise CsrfFailed("This request came from another site and was refused.")
+        cookie = request.cookies.get(self.cookie_name, "")
+        sent = request.headers.get(CSRF_HEADER)
+        if sent is None:
+            form = await request.form
+            sent = form.get(CSRF_FIELD, "")
+        if not cookie or not sent or not any(
+            hmac.compare_digest(sent, self._sign(cookie, key))
+            for key in self.settings.secret_keys
+        ):
+            raise CsrfFailed(
+                "This form expired or was sent from somewhere else. "
+                "Go back, reload the page and try again."
+            )
+
+    def set_cookie_if_new(self, response: Response) -> None:
+        value = getattr(g, "csrf_new", None)
+        if value:
+            response.set_cookie(
+                self.cookie_name,
+                value,
+                path="/",
+                secure=self.settings.production,
+                httponly=True,
+                samesite="Lax",
+            )
+
+
+def content_security_policy(nonce: str) -> str:
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "img-src 'self' data:",
+            f"style-src 'self' 'nonce-{nonce}'",
+            "script-src 'self'",
+            "object-src 'none'",
+            "base-uri 'self'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+def apply_security_headers(response: Response, *, nonce: str, production: bool) -> None:
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", content_security_policy(nonce))
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    if production:
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+
+
+def client_address(request: Request, settings: Settings) -> str:
+    """The client's address: the peer, or X-Forwarded-For's last untrusted hop when the peer
+    is one of `TRUSTED_PROXIES`."""
+    peer = request.remote_addr or ""
+    if not settings.trusted_proxies or not _trusted(peer, settings):
+        return peer
+    forwarded = [hop.strip() for hop in request.headers.get("X-Forwarded-For", "").split(",")]
+    for hop in reversed([hop for hop in forwarded if hop]):
+        if not _trusted(hop, settings):
+            return hop
+    return peer
+
+
+def forwarded_scheme(request: Request, settings: Settings) -> str:
+    if settings.trusted_proxies and _trusted(request.remote_addr or "", settings):
+        proto = request.headers.get("X-Forwarded-Proto", "").lower()
+        if proto in {"http", "https"}:
+            return proto
+    return request.scheme
+
+
+def _trusted(address: str, settings: Settings) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(net, strict=False) for net in settings.trusted_proxies)

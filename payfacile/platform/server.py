@@ -1,0 +1,126 @@
+"""`payfacile serve`: Uvicorn over HTTP, and HTTPS when asked, with N worker processes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import signal
+import socket
+from collections.abc import Generator
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+
+from payfacile.platform.app import create_app
+from payfacile.platform.config import Settings
+from payfacile.tls.devcert import ensure_dev_certificate
+
+
+@dataclass(frozen=True)
+class Listen:
+    host: str
+    port: int
+    https_port: int | None = None
+    workers: int = 1
+    access_log: bool = True
+
+
+class _Server(uvicorn.Server):
+    """Uvicorn's server without its own signal handling: `_serve_all` stops every server."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def tls_files(settings: Settings) -> tuple[Path, Path]:
+    if settings.tls_default_cert and settings.tls_default_key:
+        return Path(settings.tls_default_cert), Path(settings.tls_default_key)
+    if settings.production:
+        raise SystemExit(
+            "HTTPS in production needs PAYFACILE_TLS_DEFAULT_CERT and PAYFACILE_TLS_DEFAULT_KEY;"
+            " a self-signed certificate is refused."
+        )
+    return ensure_dev_certificate(settings.data_dir / "tls", settings.platform_domain)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(settings: Settings, listen: Listen) -> None:
+    sockets = [_bind(listen.host, listen.port)]
+    if listen.https_port is not None:
+        tls_files(settings)  # fail early, and make the dev certificate once, not per worker
+        sockets.append(_bind(listen.host, listen.https_port))
+    if listen.workers <= 1:
+        _run_worker(settings, listen, sockets)
+        return
+    context = multiprocessing.get_context("spawn")
+    workers = [
+        context.Process(target=_run_worker, args=(settings, listen, sockets), daemon=False)
+        for _ in range(listen.workers)
+    ]
+    for worker in workers:
+        worker.start()
+
+    def stop(signum: int, _frame: object) -> None:
+        for worker in workers:
+            if worker.is_alive():
+                worker.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for worker in workers:
+        worker.join()
+
+
+def _run_worker(settings: Settings, listen: Listen, sockets: list[socket.socket]) -> None:
+    asyncio.run(_serve_all(settings, listen, sockets))
+
+
+async def _serve_all(settings: Settings, listen: Listen, sockets: list[socket.socket]) -> None:
+    app = create_app(settings)
+    servers: list[tuple[_Server, socket.socket]] = []
+    common = {
+        "loop": "auto",
+        "http": "auto",
+        "access_log": listen.access_log,
+        "server_header": False,
+        "proxy_headers": False,
+        "timeout_graceful_shutdown": 10,
+    }
+    servers.append((_Server(uvicorn.Config(app, lifespan="on", **common)), sockets[0]))  # type: ignore[arg-type]
+    if len(sockets) > 1:
+        cert, key = tls_files(settings)
+        config = uvicorn.Config(
+            app,  # type: ignore[arg-type]
+            lifespan="off",  # the HTTP server's lifespan opens the shared pools once
+            ssl_certfile=str(cert),
+            ssl_keyfile=str(key),
+            **common,  # type: ignore[arg-type]
+        )
+        servers.append((_Server(config), sockets[1]))
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, _stop, [server for server, _ in servers])
+    first = asyncio.create_task(servers[0][0].serve(sockets=[servers[0][1]]))
+    while not servers[0][0].started and not first.done():
+        await asyncio.sleep(0.05)
+    others = [asyncio.create_task(server.serve(sockets=[sock])) for server, sock in servers[1:]]
+    await asyncio.wait([first, *others], return_when=asyncio.FIRST_COMPLETED)
+    _stop([server for server, _ in servers])
+    await asyncio.gather(first, *others)
+
+
+def _stop(servers: list[_Server]) -> None:
+    for server in servers:
+        server.should_exit = True

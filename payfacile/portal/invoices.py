@@ -1,0 +1,101 @@
+"""Issuing invoices: a number from the store's sequence and a frozen snapshot of the sale."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from tortoise.expressions import F
+from tortoise.transactions import in_transaction
+
+from payfacile.portal.models import Customer, Invoice, InvoiceCounter, Order, OrderLine
+from payfacile.tenants.models import Store
+from payfacile.tenants.scope import scoped
+
+NUMBER_PREFIX = "INV"
+
+
+async def next_invoice_number(store: Store) -> str:
+    """The next number of the store's gap-free sequence. Call inside a transaction."""
+    scope = scoped(store)
+    counter = await scope.query(InvoiceCounter).select_for_update().first()
+    if counter is None:
+        counter = await scope.create(InvoiceCounter, next_value=1)
+    value = counter.next_value
+    await scope.query(InvoiceCounter).filter(id=counter.id).update(next_value=F("next_value") + 1)
+    return f"{NUMBER_PREFIX}-{value:06d}"
+
+
+def _seller(store: Store) -> dict[str, Any]:
+    return {
+        "name": store.name,
+        "address": [store.address_line1, store.address_line2, f"{store.postal_code} {store.city}"],
+        "country": store.country,
+        "vat_number": store.vat_number,
+        "email": store.support_email,
+    }
+
+
+def _buyer(customer: Customer) -> dict[str, Any]:
+    return {
+        "name": customer.name,
+        "company": customer.company,
+        "email": customer.email,
+        "address": [
+            customer.address_line1,
+            customer.address_line2,
+            f"{customer.postal_code} {customer.city}",
+        ],
+        "country": customer.country,
+        "vat_number": customer.vat_number,
+        "phone": customer.phone,
+    }
+
+
+def _taxes(lines: list[OrderLine]) -> list[dict[str, int]]:
+    by_rate: dict[int, list[int]] = {}
+    for line in lines:
+        net = line.unit_price * line.quantity
+        by_rate.setdefault(line.tax_rate_bp, [0, 0])
+        by_rate[line.tax_rate_bp][0] += net
+        by_rate[line.tax_rate_bp][1] += line.total - net
+    return [{"rate_bp": rate, "base": v[0], "amount": v[1]} for rate, v in sorted(by_rate.items())]
+
+
+async def issue_invoice(store: Store, order: Order, *, issued_at: datetime) -> Invoice:
+    """Freeze `order` into a new invoice: seller, buyer and lines are copied as they are now."""
+    scope = scoped(store)
+    async with in_transaction():
+        customer = await scope.get(Customer, id=order.customer_id)
+        lines = await scope.query(OrderLine).filter(order_id=order.id).order_by("id")
+        snapshot = {
+            "seller": _seller(store),
+            "buyer": _buyer(customer),
+            "order_number": order.number,
+            "lines": [
+                {
+                    "description": line.description,
+                    "quantity": line.quantity,
+                    "unit_price": line.unit_price,
+                    "tax_rate_bp": line.tax_rate_bp,
+                    "total": line.total,
+                }
+                for line in lines
+            ],
+            "taxes": _taxes(list(lines)),
+            "subtotal": order.subtotal,
+            "tax_total": order.tax_total,
+            "total": order.total,
+            "currency": order.currency,
+            "locale": store.locale,
+        }
+        return await scope.create(
+            Invoice,
+            order_id=order.id,
+            customer_id=customer.id,
+            number=await next_invoice_number(store),
+            issued_at=issued_at,
+            currency=order.currency,
+            snapshot=snapshot,
+            total=order.total,
+        )

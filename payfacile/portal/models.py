@@ -1,0 +1,207 @@
+"""Buyers and their commerce: customers, orders, payments, invoices, subscriptions."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.indexes import Index
+
+from payfacile.tenants.models import Product, TenantOwned
+
+
+class Customer(TenantOwned):
+    """A buyer of one store. The same email at two stores is two unrelated customers."""
+
+    id = fields.IntField(primary_key=True)
+    email = fields.CharField(max_length=254)
+    name = fields.CharField(max_length=120, default="")
+    company = fields.CharField(max_length=120, default="")
+    vat_number = fields.CharField(max_length=32, default="")
+    address_line1 = fields.CharField(max_length=200, default="")
+    address_line2 = fields.CharField(max_length=200, default="")
+    postal_code = fields.CharField(max_length=20, default="")
+    city = fields.CharField(max_length=100, default="")
+    country = fields.CharField(max_length=2, default="")
+    phone = fields.CharField(max_length=20, default="")  # E.164
+    language = fields.CharField(max_length=16, default="")
+    password_hash = fields.CharField(max_length=255, null=True)
+    pending_email = fields.CharField(max_length=254, default="")
+    invited_at = fields.DatetimeField(null=True)
+    activated_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "customer"
+        unique_together = (("store", "email"),)
+
+
+class OrderStatus(StrEnum):
+    PENDING = "pending"
+    PAID = "paid"
+    FULFILLED = "fulfilled"
+    REFUNDED = "refunded"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    CANCELED = "canceled"
+    FAILED = "failed"
+
+
+class Order(TenantOwned):
+    id = fields.IntField(primary_key=True)
+    customer: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
+        "models.Customer", related_name="orders", on_delete=fields.RESTRICT
+    )
+    customer_id: int
+    number = fields.CharField(max_length=32)
+    status = fields.CharEnumField(OrderStatus, max_length=24, default=OrderStatus.PENDING)
+    currency = fields.CharField(max_length=3)
+    subtotal = fields.BigIntField(default=0)
+    tax_total = fields.BigIntField(default=0)
+    total = fields.BigIntField(default=0)
+    placed_at = fields.DatetimeField()
+
+    class Meta:
+        table = "order"
+        unique_together = (("store", "number"),)
+        indexes = (Index(fields=("store_id", "customer_id", "placed_at", "id")),)
+
+
+class OrderLine(TenantOwned):
+    id = fields.IntField(primary_key=True)
+    order: fields.ForeignKeyRelation[Order] = fields.ForeignKeyField(
+        "models.Order", related_name="lines", on_delete=fields.CASCADE
+    )
+    order_id: int
+    product: fields.ForeignKeyNullableRelation[Product] = fields.ForeignKeyField(
+        "models.Product", related_name=False, null=True, on_delete=fields.SET_NULL
+    )
+    description = fields.CharField(max_length=255)
+    quantity = fields.IntField(default=1)
+    unit_price = fields.BigIntField()
+    tax_rate_bp = fields.IntField(default=0)  # basis points: 2000 = 20 %
+    total = fields.BigIntField()
+
+    class Meta:
+        table = "order_line"
+
+
+class PaymentMethodKind(StrEnum):
+    CARD = "card"
+    SEPA = "sepa"
+
+
+class PaymentMethod(TenantOwned):
+    """A tokenized payment method. Never a full card number, never a CVC."""
+
+    id = fields.IntField(primary_key=True)
+    customer: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
+        "models.Customer", related_name="payment_methods", on_delete=fields.CASCADE
+    )
+    customer_id: int
+    kind = fields.CharEnumField(PaymentMethodKind, max_length=8)
+    brand = fields.CharField(max_length=32, default="")
+    last4 = fields.CharField(max_length=4)
+    exp_month = fields.SmallIntField(null=True)
+    exp_year = fields.SmallIntField(null=True)
+    gateway_token = fields.CharField(max_length=128)
+    fingerprint = fields.CharField(max_length=64, default="")
+    is_default = fields.BooleanField(default=False)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "payment_method"
+        indexes = (Index(fields=("store_id", "customer_id")),)
+
+
+class PaymentStatus(StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    REFUNDED = "refunded"
+
+
+class Payment(TenantOwned):
+    id = fields.IntField(primary_key=True)
+    order: fields.ForeignKeyRelation[Order] = fields.ForeignKeyField(
+        "models.Order", related_name="payments", on_delete=fields.CASCADE
+    )
+    order_id: int
+    status = fields.CharEnumField(PaymentStatus, max_length=16)
+    amount = fields.BigIntField()
+    currency = fields.CharField(max_length=3)
+    method_summary = fields.CharField(max_length=64, default="")  # "Visa •••• 4242"
+    payment_method: fields.ForeignKeyNullableRelation[PaymentMethod] = fields.ForeignKeyField(
+        "models.PaymentMethod", related_name=False, null=True, on_delete=fields.SET_NULL
+    )
+    failure_reason = fields.CharField(max_length=255, default="")
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "payment"
+
+
+class InvoiceCounter(TenantOwned):
+    """The per-store invoice number sequence."""
+
+    id = fields.IntField(primary_key=True)
+    next_value = fields.IntField(default=1)
+
+    class Meta:
+        table = "invoice_counter"
+        unique_together = (("store",),)
+
+
+class Invoice(TenantOwned):
+    """An issued invoice: frozen at issue, rendered from its snapshot only."""
+
+    id = fields.IntField(primary_key=True)
+    order: fields.ForeignKeyRelation[Order] = fields.ForeignKeyField(
+        "models.Order", related_name="invoices", on_delete=fields.RESTRICT
+    )
+    order_id: int
+    customer: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
+        "models.Customer", related_name="invoices", on_delete=fields.RESTRICT
+    )
+    customer_id: int
+    number = fields.CharField(max_length=32)
+    issued_at = fields.DatetimeField()
+    currency = fields.CharField(max_length=3)
+    snapshot = fields.JSONField()  # seller, buyer, lines, taxes, totals as issued
+    total = fields.BigIntField()
+    pdf = fields.BinaryField(null=True)
+    etag = fields.CharField(max_length=64, default="")
+
+    class Meta:
+        table = "invoice"
+        unique_together = (("store", "number"),)
+
+
+class SubscriptionStatus(StrEnum):
+    ACTIVE = "active"
+    TRIALING = "trialing"
+    PAST_DUE = "past_due"
+    CANCELED = "canceled"
+
+
+class Subscription(TenantOwned):
+    id = fields.IntField(primary_key=True)
+    customer: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
+        "models.Customer", related_name="subscriptions", on_delete=fields.RESTRICT
+    )
+    customer_id: int
+    product: fields.ForeignKeyRelation[Product] = fields.ForeignKeyField(
+        "models.Product", related_name=False, on_delete=fields.RESTRICT
+    )
+    product_id: int
+    status = fields.CharEnumField(SubscriptionStatus, max_length=16)
+    current_period_end = fields.DatetimeField()
+    cancel_at_period_end = fields.BooleanField(default=False)
+    canceled_at = fields.DatetimeField(null=True)
+    cancellation_reason = fields.TextField(default="")
+    payment_method: fields.ForeignKeyNullableRelation[PaymentMethod] = fields.ForeignKeyField(
+        "models.PaymentMethod", related_name=False, null=True, on_delete=fields.SET_NULL
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "subscription"
+        indexes = (Index(fields=("store_id", "customer_id")),)

@@ -1,0 +1,191 @@
+"""Stores and what belongs to a store itself: domains, merchant members, products."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.indexes import Index
+from tortoise.models import Model
+
+
+class StoreStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+
+
+class DomainStatus(StrEnum):
+    PENDING_DNS = "pending_dns"
+    VERIFIED = "verified"
+    ISSUING = "issuing"
+    ACTIVE = "active"
+    RENEWING = "renewing"
+    DNS_MOVED = "dns_moved"
+    FAILED = "failed"
+    REMOVED = "removed"
+
+
+SERVING_DOMAIN_STATUSES = frozenset(
+    {
+        DomainStatus.VERIFIED,
+        DomainStatus.ISSUING,
+        DomainStatus.ACTIVE,
+        DomainStatus.RENEWING,
+        DomainStatus.DNS_MOVED,
+    }
+)
+
+
+class Store(Model):
+    """A merchant's store: the tenant every tenant-owned row points to."""
+
+    id = fields.IntField(primary_key=True)
+    slug = fields.CharField(max_length=63, unique=True)
+    name = fields.CharField(max_length=120)
+    status = fields.CharEnumField(StoreStatus, max_length=16, default=StoreStatus.ACTIVE)
+    locale = fields.CharField(max_length=16, default="en")
+    currency = fields.CharField(max_length=3, default="EUR")
+    support_email = fields.CharField(max_length=254, default="")
+    address_line1 = fields.CharField(max_length=200, default="")
+    address_line2 = fields.CharField(max_length=200, default="")
+    postal_code = fields.CharField(max_length=20, default="")
+    city = fields.CharField(max_length=100, default="")
+    country = fields.CharField(max_length=2, default="")
+    vat_number = fields.CharField(max_length=32, default="")
+    brand_color = fields.CharField(max_length=7, default="#4f46e5")
+    logo_etag = fields.CharField(max_length=64, default="")  # empty: no logo
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "store"
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class TenantOwned(Model):
+    """Base of every row that belongs to one store.
+
+    Query these only through `payfacile.tenants.scope`: `scoped(store)` for a store's rows,
+    `across_stores(...)` for the few callers that must see every store.
+    """
+
+    store: fields.ForeignKeyRelation[Store] = fields.ForeignKeyField(
+        "models.Store", related_name=False, on_delete=fields.CASCADE, db_index=True
+    )
+    store_id: int
+
+    class Meta:
+        abstract = True
+
+
+class Domain(TenantOwned):
+    id = fields.IntField(primary_key=True)
+    hostname = fields.CharField(max_length=253, unique=True)
+    status = fields.CharEnumField(DomainStatus, max_length=16, default=DomainStatus.PENDING_DNS)
+    is_primary = fields.BooleanField(default=False)
+    verification_token = fields.CharField(max_length=64)
+    checked_at = fields.DatetimeField(null=True)
+    next_check_at = fields.DatetimeField(null=True, db_index=True)
+    error = fields.TextField(default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "domain"
+
+
+class StoreLogo(TenantOwned):
+    """The store's logo bytes, kept out of `store` so that resolving a host never loads them."""
+
+    id = fields.IntField(primary_key=True)
+    content_type = fields.CharField(max_length=32)
+    data = fields.BinaryField()
+    etag = fields.CharField(max_length=64)
+
+    class Meta:
+        table = "store_logo"
+        unique_together = (("store",),)
+
+
+class MerchantUser(Model):
+    id = fields.IntField(primary_key=True)
+    email = fields.CharField(max_length=254, unique=True)
+    name = fields.CharField(max_length=120, default="")
+    password_hash = fields.CharField(max_length=255, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "merchant_user"
+
+
+class MembershipRole(StrEnum):
+    OWNER = "owner"
+    STAFF = "staff"
+
+
+class Membership(TenantOwned):
+    id = fields.IntField(primary_key=True)
+    user: fields.ForeignKeyRelation[MerchantUser] = fields.ForeignKeyField(
+        "models.MerchantUser", related_name="memberships", on_delete=fields.CASCADE
+    )
+    user_id: int
+    role = fields.CharEnumField(MembershipRole, max_length=8, default=MembershipRole.STAFF)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "membership"
+        unique_together = (("store", "user"),)
+
+
+class ProductKind(StrEnum):
+    ONE_TIME = "one_time"
+    SUBSCRIPTION = "subscription"
+
+
+class CancellationMode(StrEnum):
+    END_OF_PERIOD = "end_of_period"
+    IMMEDIATELY = "immediately"
+
+
+class Product(TenantOwned):
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=200)
+    kind = fields.CharEnumField(ProductKind, max_length=16, default=ProductKind.ONE_TIME)
+    price = fields.BigIntField(default=0)  # minor units of the store's currency
+    interval = fields.CharField(max_length=8, default="")  # month | year for subscriptions
+    portal_cancellation_allowed = fields.BooleanField(default=False)
+    cancellation_mode = fields.CharEnumField(
+        CancellationMode, max_length=16, default=CancellationMode.END_OF_PERIOD
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "product"
+        indexes = (Index(fields=("store_id", "name")),)
+
+
+class ImportRun(TenantOwned):
+    id = fields.IntField(primary_key=True)
+    filename = fields.CharField(max_length=255, default="")
+    status = fields.CharField(max_length=16, default="pending")
+    total_rows = fields.IntField(default=0)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    finished_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "import_run"
+
+
+class ImportRow(TenantOwned):
+    id = fields.IntField(primary_key=True)
+    run: fields.ForeignKeyRelation[ImportRun] = fields.ForeignKeyField(
+        "models.ImportRun", related_name="rows", on_delete=fields.CASCADE
+    )
+    line = fields.IntField()
+    outcome = fields.CharField(max_length=16)
+    message = fields.TextField(default="")
+
+    class Meta:
+        table = "import_row"

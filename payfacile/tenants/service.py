@@ -1,0 +1,108 @@
+"""Onboarding and managing stores (platform admin work: the CLI, /admin, the API)."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+from email_validator import EmailNotValidError, validate_email
+from tortoise.transactions import in_transaction
+
+from payfacile.platform.config import Settings
+from payfacile.platform.errors import Conflict, InvalidInput, NotFound
+from payfacile.platform.hosts import HostResolver
+from payfacile.tenants.models import (
+    MerchantUser,
+    Membership,
+    MembershipRole,
+    Store,
+    StoreStatus,
+)
+from payfacile.tenants.scope import across_stores, scoped
+
+SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+MAX_NAME = 120
+
+
+def validate_slug(slug: str, settings: Settings) -> str:
+    """A slug is one DNS label (a-z, 0-9, hyphens inside), not reserved. Returns it as stored."""
+    slug = (slug or "").strip().lower()
+    if not slug:
+        raise InvalidInput("Enter a slug: it becomes the store's web address.", field="slug")
+    if not SLUG.match(slug):
+        raise InvalidInput(
+            "A slug may hold only letters a–z, digits and inner hyphens, 63 characters at most.",
+            field="slug",
+        )
+    if "--" in slug[2:4] or slug.startswith("xn--"):
+        raise InvalidInput("A slug may not have two hyphens in 3rd and 4th place.", field="slug")
+    if slug in settings.reserved_slugs:
+        raise InvalidInput(f"“{slug}” is reserved. Choose another slug.", field="slug")
+    return slug
+
+
+def validate_name(name: str) -> str:
+    name = " ".join((name or "").split())
+    if not name:
+        raise InvalidInput("Enter the store's name.", field="name")
+    if len(name) > MAX_NAME:
+        raise InvalidInput(f"A store name is {MAX_NAME} characters at most.", field="name")
+    return name
+
+
+def normalise_email(email: str, *, field: str = "email") -> str:
+    try:
+        checked = validate_email((email or "").strip(), check_deliverability=False)
+    except EmailNotValidError as error:
+        raise InvalidInput(f"Enter a valid email address ({error}).", field=field) from error
+    return checked.normalized.lower()
+
+
+async def create_store(
+    *, settings: Settings, hosts: HostResolver, name: str, slug: str, owner_email: str
+) -> Store:
+    """A new active store with its owner's merchant account (created when new)."""
+    name = validate_name(name)
+    slug = validate_slug(slug, settings)
+    owner_email = normalise_email(owner_email, field="owner_email")
+    async with in_transaction():
+        if await Store.exists(slug=slug):
+            raise Conflict(f"The slug “{slug}” is taken. Choose another one.", field="slug")
+        store = await Store.create(name=name, slug=slug, support_email=owner_email)
+        owner, _ = await MerchantUser.get_or_create(email=owner_email)
+        await scoped(store).create(Membership, user_id=owner.id, role=MembershipRole.OWNER)
+    await hosts.invalidate_store(store)  # a cached "no store here" must not outlive creation
+    return store
+
+
+async def get_store(slug: str) -> Store:
+    store = await Store.get_or_none(slug=(slug or "").strip().lower())
+    if store is None:
+        raise NotFound(f"There is no store with the slug “{slug}”.")
+    return store
+
+
+async def list_stores() -> list[tuple[Store, str]]:
+    """Every store, oldest first, with its owner's email."""
+    stores = await Store.all().order_by("id")
+    memberships = (
+        await across_stores(Membership, reason="platform admin")
+        .filter(role=MembershipRole.OWNER)
+        .select_related("user")
+        .order_by("id")
+    )
+    owners: dict[int, str] = {}
+    for membership in memberships:
+        owners.setdefault(membership.store_id, membership.user.email)
+    return [(store, owners.get(store.id, "")) for store in stores]
+
+
+async def set_status(store: Store, status: StoreStatus, *, hosts: HostResolver) -> Store:
+    await Store.filter(id=store.id).update(status=status)
+    store.status = status
+    await hosts.invalidate_store(store)
+    return store
+
+
+def new_verification_token() -> str:
+    return secrets.token_hex(16)

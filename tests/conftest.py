@@ -1,0 +1,198 @@
+"""Test harness: every test gets its own clean database and its own Redis key space.
+
+With no settings the suite runs on SQLite and the in-process cache. With
+`PAYFACILE_TEST_DATABASE_URL` and `PAYFACILE_TEST_REDIS_URL` it runs on PostgreSQL and Redis:
+each test gets a database made from a migrated template (`CREATE DATABASE … TEMPLATE …`), so
+other processes (a second app instance, the CLI) see the same data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+import redis
+from quart import Quart
+from quart.typing import TestClientProtocol as Client
+
+from payfacile.platform import db
+from payfacile.platform.app import Platform, create_app
+from payfacile.platform.cache import Shared
+from payfacile.platform.config import Settings
+from payfacile.platform.hosts import HostResolver
+
+T = TypeVar("T")
+
+TEST_DATABASE_URL = os.environ.get("PAYFACILE_TEST_DATABASE_URL", "")
+TEST_REDIS_URL = os.environ.get("PAYFACILE_TEST_REDIS_URL", "")
+ON_POSTGRES = TEST_DATABASE_URL.startswith("postgres")
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+IN_CI = os.environ.get("CI") == "true"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if ON_POSTGRES and TEST_REDIS_URL:
+        return
+    skip = pytest.mark.skip(reason="runs on the PostgreSQL+Redis pass (make test-postgres)")
+    for item in items:
+        if "postgres_redis" in item.keywords:
+            item.add_marker(skip)
+
+
+def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion from sync code, whatever loop the caller is in."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+def _pg_url(database: str) -> str:
+    parts = urlsplit(TEST_DATABASE_URL)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return url.replace("postgres://", "postgresql://", 1)
+
+
+async def _pg_admin(sql: str) -> None:
+    connection = await asyncpg.connect(_asyncpg_dsn(TEST_DATABASE_URL))
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="session")
+def template_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated database that each test copies: a file on SQLite, a template on PostgreSQL."""
+    if ON_POSTGRES:
+        name = f"pf_tmpl_{WORKER}_{os.getpid()}"
+        run_sync(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        run_sync(_pg_admin(f'CREATE DATABASE "{name}"'))
+        run_sync(db.migrate(Settings(database_url=_pg_url(name), env="test")))
+        yield name
+        run_sync(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        return
+    directory = tmp_path_factory.mktemp("template")
+    run_sync(db.migrate(Settings(data_dir=directory, env="test")))
+    yield str(directory / "payfacile.sqlite3")
+
+
+def _fresh_database(template: str, data_dir: Path) -> tuple[str, str | None]:
+    if ON_POSTGRES:
+        name = f"pf_t_{uuid.uuid4().hex[:16]}"
+        run_sync(_pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+        return _pg_url(name), name
+    path = data_dir / "payfacile.sqlite3"
+    shutil.copyfile(template, path)
+    return f"sqlite://{path}", None
+
+
+def _drop_redis_keys(prefix: str) -> None:
+    client = redis.Redis.from_url(TEST_REDIS_URL)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+def make_settings(data_dir: Path, database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "env": "test",
+        "data_dir": data_dir,
+        "database_url": database_url,
+        "redis_url": TEST_REDIS_URL,
+        "redis_prefix": f"pft:{uuid.uuid4().hex[:12]}:",
+        "secret_key": ["test-secret-key-one"],
+        "platform_domain": "payfacile.localhost",
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def settings(template_database: str, tmp_path: Path) -> Iterator[Settings]:
+    database_url, pg_name = _fresh_database(template_database, tmp_path)
+    settings = make_settings(tmp_path, database_url)
+    yield settings
+    if TEST_REDIS_URL:
+        _drop_redis_keys(settings.redis_prefix)
+    if pg_name:
+        run_sync(_pg_admin(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+async def database(settings: Settings) -> AsyncIterator[Settings]:
+    """The test's database, connected, for tests that call services without the web app."""
+    await db.init_db(settings)
+    yield settings
+    await db.close_db()
+
+
+@pytest.fixture
+async def hosts(database: Settings) -> AsyncIterator[HostResolver]:
+    shared = Shared(database.redis_url, prefix=database.redis_prefix)
+    yield HostResolver(database, shared)
+    await shared.close()
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[Quart]:
+    application = create_app(settings)
+    async with application.test_app():
+        yield application
+
+
+@pytest.fixture
+def client(app: Quart) -> Client:
+    return app.test_client()
+
+
+def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment that makes a `payfacile` subprocess use this test's settings."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("PAYFACILE_") or key.startswith("PAYFACILE_TEST_")
+    }
+    env.update(
+        PAYFACILE_ENV=settings.env,
+        PAYFACILE_DATA_DIR=str(settings.data_dir),
+        PAYFACILE_DATABASE_URL=settings.database_url,
+        PAYFACILE_REDIS_URL=settings.redis_url,
+        PAYFACILE_REDIS_PREFIX=settings.redis_prefix,
+        PAYFACILE_SECRET_KEY=",".join(settings.secret_key),
+        PAYFACILE_PLATFORM_DOMAIN=settings.platform_domain,
+        PAYFACILE_HOST_CACHE_SECONDS=str(settings.host_cache_seconds),
+    )
+    env.update(extra)
+    return env
+
+
+def require_tool(name: str, package: str) -> str:
+    """The tool's path; a missing tool fails under CI and skips (saying why) elsewhere."""
+    path = shutil.which(name)
+    if path:
+        return path
+    message = f"{name} is not installed (Debian package {package})"
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture
+def services(app: Quart) -> Platform:
+    """The app's long-lived services (host resolver, sessions, limiter …)."""
+    found: Platform = app.extensions["payfacile"]
+    return found

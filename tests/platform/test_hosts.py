@@ -1,0 +1,173 @@
+from __future__ import annotations
+
+import pytest
+from quart.typing import TestClientProtocol as Client
+
+from payfacile.platform.app import Platform
+from payfacile.tenants import service
+from payfacile.platform.errors import BadHost
+from payfacile.platform.hosts import normalise_host
+from payfacile.tenants.models import DomainStatus, StoreStatus
+from tests.factories import make_domain, make_store
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Demo.PayFacile.localhost", "demo.payfacile.localhost"),
+        ("demo.payfacile.localhost:8000", "demo.payfacile.localhost"),
+        ("demo.payfacile.localhost.", "demo.payfacile.localhost"),
+        ("shop.example.com.:443", "shop.example.com"),
+        ("BÜCHER.example", "xn--bcher-kva.example"),
+    ],
+)
+def test_hosts_are_normalised(raw: str, expected: str) -> None:
+    assert normalise_host(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "",
+        "bad_host",
+        "evil.com/path",
+        "a..b",
+        "-lead.example",
+        "x" * 64 + ".example",
+        "127.0.0.1",
+        "[::1]:8000",
+        "host:port",
+        "a b.example",
+        "exa mple.com",
+        "shop.example.com:80:80",
+    ],
+)
+def test_malformed_hosts_are_refused(raw: str) -> None:
+    with pytest.raises(BadHost):
+        normalise_host(raw)
+
+
+async def test_store_subdomain_serves_its_portal(client: Client) -> None:
+    await make_store("acme", name="Acme Coffee")
+    response = await client.get("/portal/", headers={"Host": "acme.payfacile.localhost:8000"})
+    assert response.status_code == 200
+    assert "Acme Coffee" in await response.get_data(as_text=True)
+
+
+async def test_central_host_is_not_a_store(client: Client) -> None:
+    await make_store("acme")
+    home = await client.get("/", headers={"Host": "payfacile.localhost"})
+    assert home.status_code == 200
+    assert "customer portal" in (await home.get_data(as_text=True)).lower()
+    portal = await client.get("/portal/", headers={"Host": "payfacile.localhost"})
+    assert portal.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "nope.payfacile.localhost",
+        "deep.acme.payfacile.localhost",
+        "example.com",
+        "payfacile.localhost.evil.com",
+        "localhost",
+    ],
+)
+async def test_unknown_hosts_get_no_store_here(client: Client, host: str) -> None:
+    await make_store("acme", name="Acme Coffee")
+    response = await client.get("/portal/", headers={"Host": host})
+    assert response.status_code == 404
+    page = await response.get_data(as_text=True)
+    assert "No store here" in page
+    assert "Acme Coffee" not in page
+
+
+async def test_malformed_host_is_a_400_page(client: Client) -> None:
+    response = await client.get("/portal/", headers={"Host": "bad_host!"})
+    assert response.status_code == 400
+    assert "not a valid hostname" in await response.get_data(as_text=True)
+
+
+async def test_suspended_store_answers_503(client: Client) -> None:
+    await make_store("sleepy", name="Sleepy Shop", status=StoreStatus.SUSPENDED)
+    response = await client.get("/portal/", headers={"Host": "sleepy.payfacile.localhost"})
+    assert response.status_code == 503
+    assert "Sleepy Shop is not available" in await response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("status", "serves"),
+    [
+        (DomainStatus.PENDING_DNS, False),
+        (DomainStatus.VERIFIED, True),
+        (DomainStatus.ISSUING, True),
+        (DomainStatus.ACTIVE, True),
+        (DomainStatus.RENEWING, True),
+        (DomainStatus.DNS_MOVED, True),
+        (DomainStatus.FAILED, False),
+        (DomainStatus.REMOVED, False),
+    ],
+)
+async def test_custom_domain_serves_from_verified_on(
+    client: Client, status: DomainStatus, serves: bool
+) -> None:
+    store = await make_store("acme", name="Acme Coffee")
+    await make_domain(store, "shop.acme.test", status)
+    response = await client.get("/portal/", headers={"Host": "Shop.Acme.Test"})
+    assert response.status_code == (200 if serves else 404)
+    assert ("Acme Coffee" in await response.get_data(as_text=True)) is serves
+
+
+async def test_active_primary_domain_takes_over_the_subdomain(client: Client) -> None:
+    store = await make_store("acme")
+    await make_domain(store, "shop.acme.test", DomainStatus.ACTIVE, is_primary=True)
+    response = await client.get(
+        "/portal/?tab=orders", headers={"Host": "acme.payfacile.localhost"}
+    )
+    assert response.status_code == 301
+    assert response.headers["Location"] == "https://shop.acme.test/portal/?tab=orders"
+    on_domain = await client.get("/portal/", headers={"Host": "shop.acme.test"})
+    assert on_domain.status_code == 200
+
+
+async def test_a_verified_but_not_active_primary_does_not_redirect(
+    client: Client,
+) -> None:
+    store = await make_store("acme")
+    await make_domain(store, "shop.acme.test", DomainStatus.VERIFIED, is_primary=True)
+    response = await client.get("/portal/", headers={"Host": "acme.payfacile.localhost"})
+    assert response.status_code == 200
+
+
+async def test_store_root_leads_to_the_portal(client: Client) -> None:
+    await make_store("acme")
+    response = await client.get("/", headers={"Host": "acme.payfacile.localhost"})
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/portal/"
+
+
+async def test_new_store_replaces_a_cached_no_store_here(
+    client: Client, services: Platform
+) -> None:
+    headers = {"Host": "late.payfacile.localhost"}
+    assert (await client.get("/portal/", headers=headers)).status_code == 404
+    await service.create_store(
+        settings=services.settings,
+        hosts=services.hosts,
+        name="Late Shop",
+        slug="late",
+        owner_email="owner@late.example.com",
+    )
+    assert (await client.get("/portal/", headers=headers)).status_code == 200
+
+
+async def test_suspension_through_the_service_is_seen_at_once(
+    client: Client, services: Platform
+) -> None:
+    store = await make_store("acme")
+    headers = {"Host": "acme.payfacile.localhost"}
+    assert (await client.get("/portal/", headers=headers)).status_code == 200
+    await service.set_status(store, StoreStatus.SUSPENDED, hosts=services.hosts)
+    assert (await client.get("/portal/", headers=headers)).status_code == 503
+    await service.set_status(store, StoreStatus.ACTIVE, hosts=services.hosts)
+    assert (await client.get("/portal/", headers=headers)).status_code == 200

@@ -1,0 +1,7 @@
+"""`TORTOISE_ORM` for Tortoise's own CLI (`tortoise makemigrations`). The package never imports
+this file: it builds the same config from the settings itself."""
+
+from payfacile.platform.config import Settings
+from payfacile.platform.db import tortoise_config
+
+TORTOISE_ORM = tortoise_config(Settings())
