@@ -79,8 +79,10 @@ async def cmd_stores_list(settings: Settings, _args: argparse.Namespace) -> None
     async with connected(settings):
         rows = await service.list_stores()
     if not rows:
-        _say("No stores yet. Create one with: payfacile stores create --name … --slug … "
-             "--owner-email …")
+        _say(
+            "No stores yet. Create one with: payfacile stores create --name … --slug … "
+            "--owner-email …"
+        )
         return
     width = max(len(store.slug) for store, _ in rows)
     _say(f"{'SLUG'.ljust(width)}  {'STATUS':<9}  {'OWNER':<30}  NAME")

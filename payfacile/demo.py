@@ -119,7 +119,7 @@ async def _seed_store(scope: Scope) -> None:
         last4="4242",
         exp_month=8,
         exp_year=now.year - 1,
-        gateway_token="tok_demo_expired_visa",
+        gateway_token="tok_demo_expired_visa",  # noqa: S106 - a test-gateway token, no secret
         fingerprint="demo-visa-4242",
         is_default=True,
     )

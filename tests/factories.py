@@ -35,7 +35,9 @@ async def make_domain(
 async def make_customer(store: Store, email: str | None = None, **values: Any) -> Customer:
     n = next(_counter)
     return await scoped(store).create(
-        Customer, email=email or f"buyer{n}@example.com", name=values.pop("name", f"Buyer {n}"),
+        Customer,
+        email=email or f"buyer{n}@example.com",
+        name=values.pop("name", f"Buyer {n}"),
         **values,
     )
 

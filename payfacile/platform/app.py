@@ -6,6 +6,7 @@ import json
 import logging
 import re
 import secrets
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 from quart import Quart, Response, current_app, g, render_template, request
@@ -89,7 +90,7 @@ def _register_template_globals(app: Quart) -> None:
 
 def _register_lifecycle(app: Quart, settings: Settings) -> None:
     @app.while_serving
-    async def lifespan() -> object:
+    async def lifespan() -> AsyncGenerator[None, None]:
         await db.init_db(settings)
         listener = platform().hosts.start_listening()
         yield

@@ -73,11 +73,11 @@ class Shared:
         if self.client is None:
             return None
         try:
-            value: bytes | None = await self.client.get(self.key(name))
+            value = await self.client.get(self.key(name))
         except RedisError as error:
             log.warning("redis get failed, treated as a miss: %s", error)
             return None
-        return value
+        return value.encode() if isinstance(value, str) else value
 
     async def set(self, name: str, value: bytes | str, *, ttl: int) -> None:
         if self.client is None:

@@ -6,11 +6,10 @@ import ipaddress
 import secrets
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
 LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
 
@@ -137,7 +136,5 @@ RESERVED_SLUGS = frozenset(
         "mx",
         "autodiscover",
         "autoconfig",
-        "acme",
-        "_acme-challenge",
     }
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from tortoise import fields
 from tortoise.indexes import Index
@@ -41,7 +42,7 @@ class Session(Model):
         "models.Store", related_name=False, null=True, on_delete=fields.CASCADE
     )
     store_id: int | None
-    data = fields.JSONField(default=dict)
+    data = fields.JSONField[dict[str, Any]](default=dict)
     created_at = fields.DatetimeField()
     last_seen_at = fields.DatetimeField()
     expires_at = fields.DatetimeField(db_index=True)
@@ -54,7 +55,7 @@ class Session(Model):
 class TokenPurpose(StrEnum):
     INVITATION = "invitation"
     SIGN_IN = "sign_in"
-    PASSWORD_RESET = "password_reset"
+    PASSWORD_RESET = "password_reset"  # noqa: S105 - a purpose name, not a password
     EMAIL_CHANGE = "email_change"
 
 
@@ -69,7 +70,7 @@ class Token(Model):
     store: fields.ForeignKeyNullableRelation[Store] = fields.ForeignKeyField(
         "models.Store", related_name=False, null=True, on_delete=fields.CASCADE
     )
-    payload = fields.JSONField(default=dict)
+    payload = fields.JSONField[dict[str, Any]](default=dict)
     created_at = fields.DatetimeField(auto_now_add=True)
     expires_at = fields.DatetimeField()
     used_at = fields.DatetimeField(null=True)
@@ -164,7 +165,7 @@ class WebhookEndpoint(TenantOwned):
 class WebhookEvent(TenantOwned):
     id = fields.IntField(primary_key=True)
     type = fields.CharField(max_length=64)
-    payload = fields.JSONField()
+    payload = fields.JSONField[dict[str, Any]]()
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

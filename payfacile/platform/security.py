@@ -49,18 +49,21 @@ class Csrf:
         if request.method in SAFE_METHODS:
             return
         origin = request.headers.get("Origin")
-        if origin and origin != "null":
-            origin_host = (urlsplit(origin).netloc or "").lower()
-            if origin_host != (request.host or "").lower():
-                raise CsrfFailed("This request came from another site and was refused.")
+        if origin and origin != "null" and _origin_host(origin) != (request.host or "").lower():
+            raise CsrfFailed("This request came from another site and was refused.")
         cookie = request.cookies.get(self.cookie_name, "")
         sent = request.headers.get(CSRF_HEADER)
         if sent is None:
             form = await request.form
             sent = form.get(CSRF_FIELD, "")
-        if not cookie or not sent or not any(
-            hmac.compare_digest(sent, self._sign(cookie, key))
-            for key in self.settings.secret_keys
+        # Bytes, not str: `compare_digest` raises TypeError on a non-ASCII (forged) token.
+        if (
+            not cookie
+            or not sent
+            or not any(
+                hmac.compare_digest(sent.encode(), self._sign(cookie, key).encode())
+                for key in self.settings.secret_keys
+            )
         ):
             raise CsrfFailed(
                 "This form expired or was sent from somewhere else. "
@@ -78,6 +81,14 @@ class Csrf:
                 httponly=True,
                 samesite="Lax",
             )
+
+
+def _origin_host(origin: str) -> str | None:
+    """The host[:port] an Origin header names; None when it does not parse ("http://[x")."""
+    try:
+        return (urlsplit(origin).netloc or "").lower()
+    except ValueError:
+        return None
 
 
 def content_security_policy(nonce: str) -> str:

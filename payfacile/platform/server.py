@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
+from quart import Quart
 
 from payfacile.platform.app import create_app
 from payfacile.platform.config import Settings
@@ -87,33 +88,31 @@ def _run_worker(settings: Settings, listen: Listen, sockets: list[socket.socket]
     asyncio.run(_serve_all(settings, listen, sockets))
 
 
+def _config(app: Quart, listen: Listen, **tls: str) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        # Only the plain-HTTP server runs the app's lifespan, which opens the pools once.
+        lifespan="off" if tls else "on",
+        access_log=listen.access_log,
+        server_header=False,
+        proxy_headers=False,
+        timeout_graceful_shutdown=10,
+        **tls,  # type: ignore[arg-type]  # ssl_certfile / ssl_keyfile
+    )
+
+
 async def _serve_all(settings: Settings, listen: Listen, sockets: list[socket.socket]) -> None:
     app = create_app(settings)
-    servers: list[tuple[_Server, socket.socket]] = []
-    common = {
-        "loop": "auto",
-        "http": "auto",
-        "access_log": listen.access_log,
-        "server_header": False,
-        "proxy_headers": False,
-        "timeout_graceful_shutdown": 10,
-    }
-    servers.append((_Server(uvicorn.Config(app, lifespan="on", **common)), sockets[0]))  # type: ignore[arg-type]
+    servers = [(_Server(_config(app, listen)), sockets[0])]
     if len(sockets) > 1:
         cert, key = tls_files(settings)
-        config = uvicorn.Config(
-            app,  # type: ignore[arg-type]
-            lifespan="off",  # the HTTP server's lifespan opens the shared pools once
-            ssl_certfile=str(cert),
-            ssl_keyfile=str(key),
-            **common,  # type: ignore[arg-type]
-        )
-        servers.append((_Server(config), sockets[1]))
+        tls = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
+        servers.append((_Server(_config(app, listen, **tls)), sockets[1]))
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, _stop, [server for server, _ in servers])
     first = asyncio.create_task(servers[0][0].serve(sockets=[servers[0][1]]))
-    while not servers[0][0].started and not first.done():
+    while not servers[0][0].started and not first.done():  # noqa: ASYNC110 - uvicorn has only a flag
         await asyncio.sleep(0.05)
     others = [asyncio.create_task(server.serve(sockets=[sock])) for server, sock in servers[1:]]
     await asyncio.wait([first, *others], return_when=asyncio.FIRST_COMPLETED)

@@ -157,9 +157,7 @@ class Sessions:
         await Session.filter(id_hash=id_hash).delete()
         await self.shared.delete(f"session:{id_hash}")
 
-    async def end_all(
-        self, *, kind: SessionKind, subject_id: int, keep: str | None = None
-    ) -> int:
+    async def end_all(self, *, kind: SessionKind, subject_id: int, keep: str | None = None) -> int:
         """End every session of one person, except `keep` (e.g. after a password change)."""
         query = Session.filter(kind=kind, subject_id=subject_id)
         if keep:

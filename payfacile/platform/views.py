@@ -6,6 +6,7 @@ import asyncio
 from urllib.parse import urlsplit
 
 from quart import Blueprint, Response, g, jsonify, redirect, render_template, request
+from quart.typing import ResponseReturnValue
 
 from payfacile.platform import db
 from payfacile.platform.app import platform
@@ -35,20 +36,20 @@ async def healthz() -> tuple[Response, int]:
 async def _check(probe: object) -> str:
     try:
         await asyncio.wait_for(probe, HEALTH_TIMEOUT_SECONDS)  # type: ignore[arg-type]
-    except Exception as error:  # noqa: BLE001 - any failure is a failing check
+    except Exception as error:
         return f"failing: {type(error).__name__}"
     return "ok"
 
 
 @blueprint.get("/")
-async def home() -> Response | str:
+async def home() -> ResponseReturnValue:
     if g.site.kind == "store":
         return redirect("/portal/", 302)
     return await render_template("platform/home.html")
 
 
 @blueprint.post("/language")
-async def choose_language() -> Response:
+async def choose_language() -> ResponseReturnValue:
     services = platform()
     await services.limiter.hit(
         LANGUAGE_RATE, "language", client_address(request, services.settings)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from tortoise import fields
 from tortoise.indexes import Index
@@ -165,7 +166,7 @@ class Invoice(TenantOwned):
     number = fields.CharField(max_length=32)
     issued_at = fields.DatetimeField()
     currency = fields.CharField(max_length=3)
-    snapshot = fields.JSONField()  # seller, buyer, lines, taxes, totals as issued
+    snapshot = fields.JSONField[dict[str, Any]]()  # seller, buyer, lines, taxes, totals as issued
     total = fields.BigIntField()
     pdf = fields.BinaryField(null=True)
     etag = fields.CharField(max_length=64, default="")

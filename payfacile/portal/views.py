@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from quart import Blueprint, Response, g, redirect, render_template, request
+from quart import Blueprint, g, redirect, render_template, request
+from quart.typing import ResponseReturnValue
 
 from payfacile.platform.errors import NotFound
 
@@ -10,7 +11,7 @@ blueprint = Blueprint("portal", __name__, url_prefix="/portal")
 
 
 @blueprint.before_request
-async def store_hosts_only() -> Response | None:
+async def store_hosts_only() -> ResponseReturnValue | None:
     site = g.site
     if site is None or site.kind != "store":
         raise NotFound("The customer portal lives on each store's own address.")

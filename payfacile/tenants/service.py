@@ -12,9 +12,9 @@ from payfacile.platform.config import Settings
 from payfacile.platform.errors import Conflict, InvalidInput, NotFound
 from payfacile.platform.hosts import HostResolver
 from payfacile.tenants.models import (
-    MerchantUser,
     Membership,
     MembershipRole,
+    MerchantUser,
     Store,
     StoreStatus,
 )

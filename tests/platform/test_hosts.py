@@ -4,9 +4,9 @@ import pytest
 from quart.typing import TestClientProtocol as Client
 
 from payfacile.platform.app import Platform
-from payfacile.tenants import service
 from payfacile.platform.errors import BadHost
 from payfacile.platform.hosts import normalise_host
+from payfacile.tenants import service
 from payfacile.tenants.models import DomainStatus, StoreStatus
 from tests.factories import make_domain, make_store
 
@@ -121,9 +121,7 @@ async def test_custom_domain_serves_from_verified_on(
 async def test_active_primary_domain_takes_over_the_subdomain(client: Client) -> None:
     store = await make_store("acme")
     await make_domain(store, "shop.acme.test", DomainStatus.ACTIVE, is_primary=True)
-    response = await client.get(
-        "/portal/?tab=orders", headers={"Host": "acme.payfacile.localhost"}
-    )
+    response = await client.get("/portal/?tab=orders", headers={"Host": "acme.payfacile.localhost"})
     assert response.status_code == 301
     assert response.headers["Location"] == "https://shop.acme.test/portal/?tab=orders"
     on_domain = await client.get("/portal/", headers={"Host": "shop.acme.test"})

@@ -1,0 +1,160 @@
+"""Real servers in separate processes: what one process changes, the others see."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from payfacile.platform import db
+from payfacile.platform.cache import Shared
+from payfacile.platform.config import Settings
+from payfacile.platform.hosts import LOCAL_TTL_WITH_REDIS_SECONDS, HostResolver
+from payfacile.tenants.models import DomainStatus, Store
+from tests.conftest import TEST_REDIS_URL, run_sync, settings_env
+from tests.factories import make_domain
+from tests.test_cli import payfacile
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def status(port: int, host: str, path: str = "/portal/") -> int:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Host": host})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - loopback
+            code: int = response.status
+            return code
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+@contextmanager
+def server(settings: Settings, cwd: Path) -> Iterator[int]:
+    port = free_port()
+    log_path = settings.data_dir / f"server-{port}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "payfacile", "serve", "--port", str(port), "--no-access-log"],
+            env=settings_env(settings),
+            cwd=cwd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if status(port, "payfacile.localhost", "/healthz") == 200:
+                    break
+            except OSError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"server did not start: {log_path.read_text()}")
+            time.sleep(0.1)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def wait_for(check: object, *, within: float) -> float:
+    """Seconds until `check()` is true; fails if it is not within `within` seconds."""
+    start = time.monotonic()
+    while time.monotonic() - start < within:
+        if check():  # type: ignore[operator]
+            return time.monotonic() - start
+        time.sleep(0.02)
+    pytest.fail(f"not seen within {within} s")
+
+
+def create_store(settings: Settings, slug: str) -> None:
+    result = payfacile(
+        settings,
+        "stores",
+        "create",
+        "--name",
+        f"{slug.title()} Shop",
+        "--slug",
+        slug,
+        "--owner-email",
+        f"owner@{slug}.example.com",
+    )
+    assert result.returncode == 0, result.stderr
+
+
+async def _connect_domain(settings: Settings, slug: str, hostname: str) -> None:
+    await db.init_db(settings)
+    shared = Shared(settings.redis_url, prefix=settings.redis_prefix)
+    try:
+        store = await Store.get(slug=slug)
+        await make_domain(store, hostname, DomainStatus.VERIFIED)
+        await HostResolver(settings, shared).invalidate([hostname])
+    finally:
+        await shared.close()
+        await db.close_db()
+
+
+@pytest.mark.postgres_redis
+def test_two_instances_see_each_others_changes_within_a_second(
+    settings: Settings, tmp_path: Path
+) -> None:
+    create_store(settings, "acme")
+    store_host = "acme.payfacile.localhost"
+    with server(settings, tmp_path) as first, server(settings, tmp_path) as second:
+        for port in (first, second):
+            assert status(port, store_host) == 200  # now cached in both processes
+            assert status(port, "shop.acme.test") == 404  # "no store here", cached too
+
+        payfacile(settings, "stores", "suspend", "acme")
+        for port in (first, second):
+            wait_for(lambda port=port: status(port, store_host) == 503, within=1.0)
+
+        payfacile(settings, "stores", "reactivate", "acme")
+        run_sync(_connect_domain(settings, "acme", "shop.acme.test"))
+        for port in (first, second):
+            wait_for(lambda port=port: status(port, store_host) == 200, within=1.0)
+            wait_for(lambda port=port: status(port, "shop.acme.test") == 200, within=1.0)
+    # In-process entries live for LOCAL_TTL_WITH_REDIS_SECONDS: only the invalidation
+    # message, not expiry, can explain changes seen within a second.
+    assert LOCAL_TTL_WITH_REDIS_SECONDS >= 10
+
+
+@pytest.mark.skipif(bool(TEST_REDIS_URL), reason="the embedded default has no Redis")
+def test_without_redis_a_cli_change_shows_within_seconds(
+    settings: Settings, tmp_path: Path
+) -> None:
+    create_store(settings, "acme")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    with server(settings, elsewhere) as port:
+        assert status(port, "acme.payfacile.localhost") == 200
+        payfacile(settings, "stores", "suspend", "acme")
+        wait_for(
+            lambda: status(port, "acme.payfacile.localhost") == 503,
+            within=settings.host_cache_seconds + 2,
+        )
+
+
+def test_an_installed_server_started_anywhere_finds_its_files(
+    settings: Settings, tmp_path: Path
+) -> None:
+    create_store(settings, "acme")
+    elsewhere = tmp_path / "somewhere" / "else"
+    elsewhere.mkdir(parents=True)
+    with server(settings, elsewhere) as port:
+        assert status(port, "acme.payfacile.localhost") == 200
+        assert status(port, "acme.payfacile.localhost", "/static/app.css") == 200
+        assert status(port, "nowhere.payfacile.localhost") == 404
