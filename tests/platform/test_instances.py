@@ -42,12 +42,13 @@ def status(port: int, host: str, path: str = "/portal/") -> int:
 
 
 @contextmanager
-def server(settings: Settings, cwd: Path) -> Iterator[int]:
+def server(settings: Settings, cwd: Path, *extra: str) -> Iterator[int]:
     port = free_port()
     log_path = settings.data_dir / f"server-{port}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "payfacile", "serve", "--port", str(port), "--no-access-log"],
+            [sys.executable, "-m", "payfacile", "serve", "--port", str(port), "--no-access-log"]
+            + list(extra),
             env=settings_env(settings),
             cwd=cwd,
             stdout=log,
@@ -158,3 +159,12 @@ def test_an_installed_server_started_anywhere_finds_its_files(
         assert status(port, "acme.payfacile.localhost") == 200
         assert status(port, "acme.payfacile.localhost", "/static/app.css") == 200
         assert status(port, "nowhere.payfacile.localhost") == 404
+
+
+def test_serve_with_workers_serves_and_stops_cleanly(settings: Settings, tmp_path: Path) -> None:
+    create_store(settings, "acme")
+    with server(settings, tmp_path, "--workers", "2") as port:
+        codes = {status(port, "acme.payfacile.localhost") for _ in range(20)}
+        assert codes == {200}
+    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+        pass  # every worker is gone: nothing listens any more
