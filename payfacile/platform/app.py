@@ -27,8 +27,9 @@ log = logging.getLogger(__name__)
 
 BRAND_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 DEFAULT_BRAND_COLOR = "#4f46e5"
-# Answered on any host, before host resolution: load balancers and the ACME CA call them.
-HOSTLESS_PATHS = ("/healthz", "/.well-known/acme-challenge/")
+# Answered on any host, before host resolution: load balancers and the ACME CA call the
+# first two; static files must style even the "no store here" page.
+HOSTLESS_PATHS = ("/healthz", "/.well-known/acme-challenge/", "/static/")
 
 
 @dataclass(slots=True)

@@ -6,6 +6,7 @@ import logging
 import math
 import time
 
+import redis.asyncio as aioredis
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
@@ -54,6 +55,13 @@ class RateLimiter:
 
     async def reset(self) -> None:
         await self.storage.reset()
+
+    async def close(self) -> None:
+        """Close the Redis connections (call when the app stops; a no-op in memory)."""
+        # limits has no close(); its redis-py client sits, untyped, on the storage's bridge.
+        client = getattr(getattr(self.storage, "bridge", None), "storage", None)
+        if isinstance(client, aioredis.Redis):
+            await client.aclose(close_connection_pool=True)
 
 
 def _human(seconds: int) -> str:

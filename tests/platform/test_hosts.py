@@ -169,3 +169,13 @@ async def test_suspension_through_the_service_is_seen_at_once(
     assert (await client.get("/portal/", headers=headers)).status_code == 503
     await service.set_status(store, StoreStatus.ACTIVE, hosts=services.hosts)
     assert (await client.get("/portal/", headers=headers)).status_code == 200
+
+
+@pytest.mark.parametrize("host", ["nope.payfacile.localhost", "sleepy.payfacile.localhost"])
+async def test_error_pages_are_styled_on_any_host(client: Client, host: str) -> None:
+    await make_store("sleepy", status=StoreStatus.SUSPENDED)
+    page = await (await client.get("/portal/", headers={"Host": host})).get_data(as_text=True)
+    assert 'href="/static/app.css"' in page
+    css = await client.get("/static/app.css", headers={"Host": host})
+    assert css.status_code == 200
+    assert css.mimetype == "text/css"
