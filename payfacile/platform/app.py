@@ -6,8 +6,9 @@ import json
 import logging
 import re
 import secrets
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
+from typing import Any, cast
 
 from quart import Quart, Response, current_app, g, render_template, request
 from werkzeug.exceptions import HTTPException
@@ -16,7 +17,7 @@ from payfacile.platform import db
 from payfacile.platform.cache import Shared
 from payfacile.platform.config import Settings
 from payfacile.platform.errors import PayFacileError, StoreUnavailable
-from payfacile.platform.hosts import HostResolver, Site
+from payfacile.platform.hosts import HostGuard, HostResolver, Site, guarded_host
 from payfacile.platform.i18n import install_i18n, pick_locale
 from payfacile.platform.ratelimit import RateLimiter
 from payfacile.platform.security import Csrf, apply_security_headers
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None) -> Quart:
         csrf=Csrf(settings),
         limiter=RateLimiter(settings.redis_url, prefix=settings.redis_prefix),
     )
+    app.asgi_app = HostGuard(app.asgi_app)  # type: ignore[method-assign,arg-type,assignment]
     install_i18n(app)
     _register_template_globals(app)
     _register_lifecycle(app, settings)
@@ -110,7 +112,8 @@ def _register_request_flow(app: Quart) -> None:
         if request.path.startswith(HOSTLESS_PATHS):
             return
         services = platform()
-        site: Site = await services.hosts.resolve(request.headers.get("Host"))
+        hostname = guarded_host(cast(Mapping[str, Any], request.scope))
+        site: Site = await services.hosts.resolve_normalised(hostname)
         g.site = site
         g.store = site.store
         g.locale = pick_locale(request, site.store)

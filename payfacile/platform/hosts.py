@@ -13,6 +13,7 @@ import ipaddress
 import json
 import logging
 import re
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -30,6 +31,11 @@ from payfacile.tenants.models import (
 from payfacile.tenants.scope import across_stores, scoped
 
 log = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Any]]
+Send = Callable[[Any], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 INVALIDATION_CHANNEL = "hosts:invalidate"
@@ -78,6 +84,42 @@ def normalise_host(raw: str | None) -> str:
     except ValueError:
         return host
     raise BadHost("Stores are not served on IP addresses.")
+
+
+class HostGuard:
+    """ASGI middleware: normalise the Host header once, before anything routes on it.
+
+    Werkzeug binds its URL adapter to the Host before any `before_request` runs and raises
+    outside every error handler on a name IDNA refuses. A Host that does not normalise is
+    swapped for a placeholder here, and the request flow answers it with a 400 page.
+    """
+
+    PLACEHOLDER = b"invalid-host.invalid"
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in {"http", "websocket"}:
+            headers = list(scope.get("headers", []))
+            raw = next((value for name, value in headers if name == b"host"), b"")
+            try:
+                scope["payfacile.host"] = normalise_host(raw.decode("latin-1"))
+            except BadHost as error:
+                scope["payfacile.host_error"] = error
+                headers = [(n, v) for n, v in headers if n != b"host"]
+                headers.append((b"host", self.PLACEHOLDER))
+                scope = {**scope, "headers": headers}
+        await self.app(scope, receive, send)
+
+
+def guarded_host(scope: Mapping[str, Any]) -> str:
+    """The Host `HostGuard` normalised for this request; raises the `BadHost` it found."""
+    error: BadHost | None = scope.get("payfacile.host_error")
+    if error is not None:
+        raise error
+    hostname: str = scope["payfacile.host"]
+    return hostname
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +183,9 @@ class HostResolver:
 
     async def resolve(self, raw_host: str | None) -> Site:
         """The site for a Host header. Raises `BadHost` (400) or `NoStoreHere` (404)."""
-        hostname = normalise_host(raw_host)
+        return await self.resolve_normalised(normalise_host(raw_host))
+
+    async def resolve_normalised(self, hostname: str) -> Site:
         found, site = self.local.get(hostname)
         if not found:
             site = await self._lookup_shared(hostname)

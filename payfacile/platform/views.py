@@ -75,6 +75,8 @@ def safe_next(target: str | None, *, default: str = "/") -> str:
     """A path on this host to go back to; anything else (another host, a scheme) → default."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return default
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in target):
+        return default  # a CR/LF would split the Location header
     parts = urlsplit(target)
     if parts.scheme or parts.netloc:
         return default

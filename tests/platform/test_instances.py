@@ -42,7 +42,9 @@ def status(port: int, host: str, path: str = "/portal/") -> int:
 
 
 @contextmanager
-def server(settings: Settings, cwd: Path, *extra: str) -> Iterator[int]:
+def server(
+    settings: Settings, cwd: Path, *extra: str
+) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
     port = free_port()
     log_path = settings.data_dir / f"server-{port}.log"
     with log_path.open("wb") as log:
@@ -65,7 +67,7 @@ def server(settings: Settings, cwd: Path, *extra: str) -> Iterator[int]:
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"server did not start: {log_path.read_text()}")
             time.sleep(0.1)
-        yield port
+        yield port, process
     finally:
         process.terminate()
         process.wait(timeout=15)
@@ -114,7 +116,7 @@ def test_two_instances_see_each_others_changes_within_a_second(
 ) -> None:
     create_store(settings, "acme")
     store_host = "acme.payfacile.localhost"
-    with server(settings, tmp_path) as first, server(settings, tmp_path) as second:
+    with server(settings, tmp_path) as (first, _), server(settings, tmp_path) as (second, _):
         for port in (first, second):
             assert status(port, store_host) == 200  # now cached in both processes
             assert status(port, "shop.acme.test") == 404  # "no store here", cached too
@@ -140,7 +142,7 @@ def test_without_redis_a_cli_change_shows_within_seconds(
     create_store(settings, "acme")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    with server(settings, elsewhere) as port:
+    with server(settings, elsewhere) as (port, _):
         assert status(port, "acme.payfacile.localhost") == 200
         payfacile(settings, "stores", "suspend", "acme")
         wait_for(
@@ -155,16 +157,32 @@ def test_an_installed_server_started_anywhere_finds_its_files(
     create_store(settings, "acme")
     elsewhere = tmp_path / "somewhere" / "else"
     elsewhere.mkdir(parents=True)
-    with server(settings, elsewhere) as port:
+    with server(settings, elsewhere) as (port, _):
         assert status(port, "acme.payfacile.localhost") == 200
         assert status(port, "acme.payfacile.localhost", "/static/app.css") == 200
         assert status(port, "nowhere.payfacile.localhost") == 404
 
 
+def workers_of(pid: int) -> set[int]:
+    """The worker processes `payfacile serve --workers` started."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            command = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue  # the process ended while we looked
+        if int(fields[1]) == pid and b"spawn_main" in command:
+            found.add(int(stat.parent.name))
+    return found
+
+
 def test_serve_with_workers_serves_and_stops_cleanly(settings: Settings, tmp_path: Path) -> None:
     create_store(settings, "acme")
-    with server(settings, tmp_path, "--workers", "2") as port:
+    with server(settings, tmp_path, "--workers", "2") as (port, process):
         codes = {status(port, "acme.payfacile.localhost") for _ in range(20)}
         assert codes == {200}
-    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-        pass  # every worker is gone: nothing listens any more
+        workers = workers_of(process.pid)
+        assert len(workers) == 2
+    assert process.returncode == 0
+    assert {pid for pid in workers if Path(f"/proc/{pid}").exists()} == set()
