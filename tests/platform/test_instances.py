@@ -49,8 +49,16 @@ def server(
     log_path = settings.data_dir / f"server-{port}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "payfacile", "serve", "--port", str(port), "--no-access-log"]
-            + list(extra),
+            [
+                sys.executable,
+                "-m",
+                "payfacile",
+                "serve",
+                "--port",
+                str(port),
+                "--no-access-log",
+                *extra,
+            ],
             env=settings_env(settings),
             cwd=cwd,
             stdout=log,
