@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
@@ -21,12 +22,16 @@ V = TypeVar("V")
 
 
 class LocalCache(Generic[V]):
-    """A small in-process cache whose entries expire after `ttl` seconds."""
+    """A small in-process LRU cache whose entries expire after `ttl` seconds.
+
+    Bounded, so a flood of made-up keys (random Host headers) evicts only the least recently
+    used entries, never the hot ones.
+    """
 
     def __init__(self, *, ttl: float, max_entries: int = 10_000) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
-        self._entries: dict[str, tuple[float, V]] = {}
+        self._entries: OrderedDict[str, tuple[float, V]] = OrderedDict()
 
     def get(self, key: str) -> tuple[bool, V | None]:
         entry = self._entries.get(key)
@@ -36,12 +41,14 @@ class LocalCache(Generic[V]):
         if expires < time.monotonic():
             self._entries.pop(key, None)
             return False, None
+        self._entries.move_to_end(key)
         return True, value
 
-    def set(self, key: str, value: V) -> None:
-        if len(self._entries) >= self.max_entries:
-            self._entries.clear()
-        self._entries[key] = (time.monotonic() + self.ttl, value)
+    def set(self, key: str, value: V, *, ttl: float | None = None) -> None:
+        self._entries[key] = (time.monotonic() + (self.ttl if ttl is None else ttl), value)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
 
     def discard(self, key: str) -> None:
         self._entries.pop(key, None)

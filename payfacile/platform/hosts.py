@@ -40,6 +40,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 INVALIDATION_CHANNEL = "hosts:invalidate"
 SHARED_TTL_SECONDS = 300
+UNKNOWN_HOST_TTL_SECONDS = 30  # short: made-up hostnames must not pile up in Redis
 LOCAL_TTL_WITH_REDIS_SECONDS = 30.0
 CACHED_STORE_FIELDS = (
     "id",
@@ -199,7 +200,8 @@ class HostResolver:
         if cached is not None:
             return _decode(cached)
         site = await self.lookup(hostname)
-        await self.shared.set(f"host:{hostname}", _encode(site), ttl=SHARED_TTL_SECONDS)
+        ttl = SHARED_TTL_SECONDS if site is not None else UNKNOWN_HOST_TTL_SECONDS
+        await self.shared.set(f"host:{hostname}", _encode(site), ttl=ttl)
         return site
 
     async def lookup(self, hostname: str) -> Site | None:
