@@ -100,6 +100,7 @@ def _register_lifecycle(app: Quart, settings: Settings) -> None:
         if listener is not None:
             listener.cancel()
         await platform().shared.close()
+        await platform().limiter.close()
         await db.close_db()
 
 
@@ -178,7 +179,11 @@ def _register_errors(app: Quart) -> None:
             405: "This page does not accept that kind of request.",
             413: "What you sent is too large.",
         }.get(status, error.description or title)
-        return await render_error(status, title.lower().replace(" ", "_"), title, message)
+        response = await render_error(status, title.lower().replace(" ", "_"), title, message)
+        allowed = error.get_response().headers.get("Allow")
+        if allowed:
+            response.headers["Allow"] = allowed
+        return response
 
     @app.errorhandler(Exception)
     async def unexpected(error: Exception) -> Response:

@@ -21,7 +21,8 @@ from payfacile.platform.models import Session, SessionKind
 
 SESSION_LIFETIME = timedelta(days=14)
 TOUCH_EVERY = timedelta(minutes=5)
-CACHE_TTL_SECONDS = 300
+# Short: a session ended while Redis was unreachable lives on in the cache at most this long.
+CACHE_TTL_SECONDS = 60
 
 
 def _hash(token: str) -> str:
