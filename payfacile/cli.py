@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -105,6 +106,37 @@ def _set_status(status: StoreStatus) -> Callable[[Settings, argparse.Namespace],
     return run
 
 
+async def _run_background(settings: Settings, *, scheduler: bool, worker: bool) -> None:
+    from payfacile.platform.jobs import Background
+
+    if not settings.redis_url:
+        raise SystemExit(
+            "payfacile: the scheduler and workers share work through Redis: set "
+            "PAYFACILE_REDIS_URL (without Redis, `payfacile serve` runs both itself)"
+        )
+    await db.init_db(settings)
+    background = Background(settings, scheduler=scheduler, worker=worker)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await background.start()
+    _say(f"payfacile {'scheduler' if scheduler else 'worker'} running ({_describe_db(settings)})")
+    try:
+        await stop.wait()
+    finally:
+        await background.stop()
+        await db.close_db()
+
+
+async def cmd_scheduler(settings: Settings, _args: argparse.Namespace) -> None:
+    await _run_background(settings, scheduler=True, worker=False)
+
+
+async def cmd_worker(settings: Settings, _args: argparse.Namespace) -> None:
+    await _run_background(settings, scheduler=False, worker=True)
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     from payfacile.platform.server import Listen, serve
 
@@ -165,6 +197,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=_positive, default=1)
     serve.add_argument("--no-access-log", action="store_true")
     serve.set_defaults(sync_handler=cmd_serve)
+
+    commands.add_parser(
+        "scheduler", help="hand due work to workers (production, with Redis; run one)"
+    ).set_defaults(handler=cmd_scheduler)
+    commands.add_parser(
+        "worker", help="do background work (production, with Redis; run many)"
+    ).set_defaults(handler=cmd_worker)
 
     commands.add_parser("migrate", help="apply database migrations").set_defaults(
         handler=cmd_migrate

@@ -19,6 +19,7 @@ from payfacile.platform.config import Settings
 from payfacile.platform.errors import PayFacileError, StoreUnavailable
 from payfacile.platform.hosts import HostGuard, HostResolver, Site, guarded_host
 from payfacile.platform.i18n import install_i18n, pick_locale
+from payfacile.platform.jobs import Background
 from payfacile.platform.ratelimit import RateLimiter
 from payfacile.platform.security import Csrf, apply_security_headers
 from payfacile.platform.sessions import Sessions
@@ -96,7 +97,16 @@ def _register_lifecycle(app: Quart, settings: Settings) -> None:
     async def lifespan() -> AsyncGenerator[None, None]:
         await db.init_db(settings)
         listener = platform().hosts.start_listening()
+        # Embedded default: with no Redis, this process schedules and runs the jobs itself.
+        # With Redis, `payfacile scheduler` and `payfacile worker` processes do.
+        background = (
+            None if settings.redis_url else Background(settings, scheduler=True, worker=True)
+        )
+        if background is not None:
+            await background.start()
         yield
+        if background is not None:
+            await background.stop()
         if listener is not None:
             listener.cancel()
         await platform().shared.close()

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     tls_default_cert: str = ""
     tls_default_key: str = ""
     host_cache_seconds: float = Field(default=3.0, gt=0)
+    scheduler_interval: float = Field(default=1.0, gt=0)  # seconds between scans for due work
+    job_retry_base_seconds: float = Field(default=10.0, gt=0)  # first retry; doubles after
+    smtp_timeout: float = Field(default=30.0, gt=0)
 
     _split_lists = field_validator(
         "platform_ips", "secret_key", "trusted_proxies", "dns_nameservers", mode="before"

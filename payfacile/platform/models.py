@@ -126,7 +126,27 @@ class IdempotencyKey(Model):
         unique_together = (("client", "key"),)
 
 
-class OutboxEmail(Model):
+class DueWork(Model):
+    """A row of work the scheduler hands to workers (DESIGN.md "Background work").
+
+    Due when `next_attempt_at` has passed, `done_at` is empty and no live claim holds it.
+    The scheduler claims a row (a new `claim_token`, `claimed_until` = now + lease) and kicks
+    a job; the worker completes it only while that claim is still its own. A claim that
+    outlives a crashed worker expires and the row is handed out again.
+    """
+
+    next_attempt_at = fields.DatetimeField(null=True, db_index=True)
+    claimed_until = fields.DatetimeField(null=True)
+    claim_token = fields.CharField(max_length=32, default="")
+    attempts = fields.IntField(default=0)
+    last_error = fields.TextField(default="")
+    done_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        abstract = True
+
+
+class OutboxEmail(DueWork):
     """An email to send, written in the same transaction as the event that causes it."""
 
     id = fields.IntField(primary_key=True)
@@ -139,12 +159,8 @@ class OutboxEmail(Model):
     reply_to = fields.CharField(max_length=254, default="")
     text_body = fields.TextField()
     html_body = fields.TextField(default="")
+    message_id = fields.CharField(max_length=255, default="")
     created_at = fields.DatetimeField(auto_now_add=True)
-    next_attempt_at = fields.DatetimeField(null=True, db_index=True)
-    claimed_until = fields.DatetimeField(null=True)
-    attempts = fields.IntField(default=0)
-    last_error = fields.TextField(default="")
-    sent_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "outbox_email"
@@ -172,7 +188,7 @@ class WebhookEvent(TenantOwned):
         table = "webhook_event"
 
 
-class WebhookDelivery(TenantOwned):
+class WebhookDelivery(TenantOwned, DueWork):
     id = fields.IntField(primary_key=True)
     event: fields.ForeignKeyRelation[WebhookEvent] = fields.ForeignKeyField(
         "models.WebhookEvent", related_name="deliveries", on_delete=fields.CASCADE
@@ -180,12 +196,7 @@ class WebhookDelivery(TenantOwned):
     endpoint: fields.ForeignKeyRelation[WebhookEndpoint] = fields.ForeignKeyField(
         "models.WebhookEndpoint", related_name="deliveries", on_delete=fields.CASCADE
     )
-    next_attempt_at = fields.DatetimeField(null=True, db_index=True)
-    claimed_until = fields.DatetimeField(null=True)
-    attempts = fields.IntField(default=0)
     last_status = fields.IntField(null=True)
-    last_error = fields.TextField(default="")
-    delivered_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "webhook_delivery"

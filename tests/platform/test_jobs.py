@@ -1,0 +1,280 @@
+"""Background work and email: due rows are done once, retried on failure, never lost."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import mailbox
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from tortoise.transactions import in_transaction
+
+from payfacile.platform.config import Settings
+from payfacile.platform.jobs import Background, backoff, dispatch_due, run_job
+from payfacile.platform.mail import Mailer, queue_email
+from payfacile.platform.models import OutboxEmail
+from payfacile.platform.urls import central_url, store_url
+from payfacile.tenants.models import DomainStatus, Store
+from tests.conftest import run_sync, settings_env
+from tests.factories import make_domain, make_store
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Inbox:
+    """What a real SMTP server (aiosmtpd) received."""
+
+    messages: list[EmailMessage] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        with self.lock:
+            self.messages.append(parsed)  # type: ignore[arg-type]
+        return "250 Message accepted"
+
+    def subjects(self) -> list[str]:
+        with self.lock:
+            return [str(message["Subject"]) for message in self.messages]
+
+
+@contextmanager
+def smtp_server(port: int) -> Iterator[Inbox]:
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield inbox
+    finally:
+        controller.stop()
+
+
+def with_smtp(settings: Settings, port: int) -> Settings:
+    return settings.model_copy(
+        update={
+            "smtp_url": f"smtp://127.0.0.1:{port}",
+            "job_retry_base_seconds": 0.2,
+            "scheduler_interval": 0.05,
+            "smtp_timeout": 5.0,
+        }
+    )
+
+
+@asynccontextmanager
+async def background(settings: Settings) -> AsyncIterator[Background]:
+    jobs = Background(settings, scheduler=True, worker=True)
+    await jobs.start()
+    try:
+        yield jobs
+    finally:
+        await jobs.stop()
+
+
+async def wait_until_all_sent(count: int, *, within: float = 20.0) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if await OutboxEmail.filter(done_at__isnull=False).count() >= count:
+            return
+        await asyncio.sleep(0.05)
+    pending = await OutboxEmail.filter(done_at=None).values("id", "attempts", "last_error")
+    pytest.fail(f"not all sent within {within} s: {pending}")
+
+
+async def queue(settings: Settings, store: Store | None, n: int) -> OutboxEmail:
+    return await queue_email(
+        settings,
+        to=f"owner{n}@example.com",
+        template="store_invitation",
+        context={"store_name": f"Shop {n}", "url": f"http://x.example/{n}", "expires": "soon"},
+        store=store,
+    )
+
+
+async def test_emails_are_delivered_over_smtp_once_each(database: Settings) -> None:
+    port = free_port()
+    settings = with_smtp(database, port)
+    store = await make_store("acme", name="Acme Coffee", support_email="help@acme.example.com")
+    with smtp_server(port) as inbox:
+        rows = [await queue(settings, store, n) for n in range(3)]
+        async with background(settings):
+            await wait_until_all_sent(3)
+    assert sorted(inbox.subjects()) == sorted(row.subject for row in rows)
+    message = inbox.messages[0]
+    assert message["From"] == f"Acme Coffee <{settings.mail_from}>"
+    assert message["Reply-To"] == "help@acme.example.com"
+    assert message.get_content_type() == "multipart/alternative"
+    parts = {part.get_content_type(): part.get_content() for part in message.iter_parts()}
+    assert "http://x.example/" in parts["text/plain"]
+    assert '<a href="http://x.example/' in parts["text/html"]
+    assert "#" in parts["text/html"]  # the store's colour
+    assert {m["Message-ID"] for m in inbox.messages} == {row.message_id for row in rows}
+    assert set(await OutboxEmail.all().values_list("attempts", flat=True)) == {1}
+
+
+async def test_smtp_down_then_back_loses_nothing_and_doubles_nothing(database: Settings) -> None:
+    port = free_port()  # nothing listens there yet: the SMTP server is down
+    settings = with_smtp(database, port)
+    rows = [await queue(settings, None, n) for n in range(5)]
+    async with background(settings):
+        deadline = time.monotonic() + 10
+        while await OutboxEmail.filter(attempts__gte=2).count() < 5:
+            assert time.monotonic() < deadline, "the failures were not retried"
+            await asyncio.sleep(0.05)
+        assert await OutboxEmail.filter(done_at__isnull=False).count() == 0
+        failed = await OutboxEmail.first()
+        assert failed is not None
+        assert "Connect" in failed.last_error or "refused" in failed.last_error.lower()
+        with smtp_server(port) as inbox:
+            await wait_until_all_sent(5)
+            await asyncio.sleep(0.5)  # a doubled delivery would land in this window
+    assert sorted(m["Message-ID"] for m in inbox.messages) == sorted(r.message_id for r in rows)
+
+
+async def test_without_smtp_emails_go_to_the_maildir(database: Settings) -> None:
+    settings = database.model_copy(update={"smtp_url": "", "scheduler_interval": 0.05})
+    row = await queue(settings, None, 1)
+    async with background(settings):
+        await wait_until_all_sent(1)
+    box = mailbox.Maildir(str(settings.data_dir / "maildir"), create=False)
+    messages = list(box)
+    assert len(messages) == 1
+    assert messages[0]["Subject"] == row.subject
+    assert messages[0]["Message-ID"] == row.message_id
+
+
+async def test_an_email_exists_only_if_its_event_committed(database: Settings) -> None:
+    async def event_that_fails() -> None:
+        async with in_transaction():
+            await queue(database, None, 1)
+            raise RuntimeError("the event failed")
+
+    with pytest.raises(RuntimeError):
+        await event_that_fails()
+    assert await OutboxEmail.all().count() == 0
+
+
+async def test_a_crashed_workers_claim_expires_and_the_row_is_retried(database: Settings) -> None:
+    settings = database.model_copy(update={"smtp_url": ""})
+    row = await queue(settings, None, 1)
+    lost: list[tuple[str, int, str]] = []
+
+    async def lost_kick(kind: str, row_id: int, token: str) -> None:
+        lost.append((kind, row_id, token))  # the worker that got it crashed
+
+    assert await dispatch_due(lost_kick) == 1
+    assert await dispatch_due(lost_kick) == 0  # claimed: not handed out twice
+    # Time passes beyond the lease.
+    await OutboxEmail.filter(id=row.id).update(
+        claimed_until=datetime.now(UTC) - timedelta(seconds=1)
+    )
+    runtime = Background(settings, scheduler=False, worker=False).broker.state.runtime
+    retried: list[tuple[str, int, str]] = []
+
+    async def kick(kind: str, row_id: int, token: str) -> None:
+        retried.append((kind, row_id, token))
+
+    assert await dispatch_due(kick) == 1
+    assert await run_job(runtime, *retried[0]) == "done"
+    assert await run_job(runtime, *lost[0]) == "claim lost"  # the old worker wakes up late
+    box = mailbox.Maildir(str(settings.data_dir / "maildir"), create=False)
+    assert len(list(box)) == 1
+
+
+def test_retries_back_off() -> None:
+    waits = [backoff(n, base_seconds=10).total_seconds() for n in range(1, 30)]
+    assert 9 <= waits[0] <= 11
+    assert 18 <= waits[1] <= 22
+    assert max(waits) <= 6 * 3600 * 1.1
+    assert waits[-1] >= 6 * 3600 * 0.9
+
+
+async def test_links_come_from_settings_never_from_a_request(database: Settings) -> None:
+    store = await make_store("acme")
+    assert central_url(database, "/admin") == "http://payfacile.localhost:8000/admin"
+    assert await store_url(database, store, "/portal/") == (
+        "http://acme.payfacile.localhost:8000/portal/"
+    )
+    production = database.model_copy(update={"public_scheme": "https", "public_port": None})
+    assert await store_url(production, store, "/portal/") == (
+        "https://acme.payfacile.localhost/portal/"
+    )
+    await make_domain(store, "shop.acme.example", DomainStatus.ACTIVE, is_primary=True)
+    assert await store_url(database, store, "/portal/") == "https://shop.acme.example/portal/"
+
+
+def test_smtps_and_credentials_are_read_from_the_url(settings: Settings) -> None:
+    mailer = Mailer(settings.model_copy(update={"smtp_url": "smtps://us%40er:p%3Ass@mx.example"}))
+    options = mailer._smtp_options()
+    assert options["hostname"] == "mx.example"
+    assert options["port"] == 465
+    assert options["use_tls"] is True
+    assert (options["username"], options["password"]) == ("us@er", "p:ss")
+
+
+def _start(settings: Settings, *args: str, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "payfacile", *args],
+            env=settings_env(settings, PAYFACILE_SMTP_URL=settings.smtp_url),
+            cwd=settings.data_dir,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+@pytest.mark.postgres_redis
+def test_production_shape_does_each_row_exactly_once(settings: Settings, tmp_path: Path) -> None:
+    port = free_port()
+    settings = with_smtp(settings, port)
+    count = 60
+    with smtp_server(port) as inbox:
+        processes = [
+            _start(settings, "serve", "--port", str(free_port()), log=tmp_path / "serve.log"),
+            _start(settings, "scheduler", log=tmp_path / "scheduler.log"),
+            _start(settings, "worker", log=tmp_path / "worker1.log"),
+            _start(settings, "worker", log=tmp_path / "worker2.log"),
+        ]
+        try:
+
+            async def make_rows() -> list[str]:
+                from payfacile.platform import db
+
+                await db.init_db(settings)
+                try:
+                    return [(await queue(settings, None, n)).message_id for n in range(count)]
+                finally:
+                    await db.close_db()
+
+            message_ids = run_sync(make_rows())
+            deadline = time.monotonic() + 60
+            while len(inbox.subjects()) < count and time.monotonic() < deadline:
+                time.sleep(0.1)
+            time.sleep(1.0)  # a doubled delivery would land in this window
+        finally:
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                process.wait(timeout=20)
+    received = sorted(str(m["Message-ID"]) for m in inbox.messages)
+    logs = {p.name: p.read_text()[-2000:] for p in tmp_path.glob("*.log")}
+    assert received == sorted(message_ids), logs
