@@ -74,6 +74,15 @@ async def cmd_stores_create(settings: Settings, args: argparse.Namespace) -> Non
     _say(f"Created store “{store.name}” ({store.slug}) at {_store_url(settings, store.slug)}")
 
 
+async def cmd_admins_create(settings: Settings, args: argparse.Namespace) -> None:
+    from payfacile.platform import accounts
+
+    async with connected(settings):
+        admin, link = await accounts.create_admin(settings, args.email)
+    _say(f"Platform admin {admin.email}: an email with a link to choose a password is queued.")
+    _say(f"It works once, for 7 days: {link}")
+
+
 async def cmd_stores_list(settings: Settings, _args: argparse.Namespace) -> None:
     from payfacile.tenants import service
 
@@ -212,6 +221,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="create a demo store with data (idempotent)")
     demo.add_argument("--slug", default="demo")
     demo.set_defaults(handler=cmd_demo)
+
+    admins = commands.add_parser("admins", help="platform admins")
+    admin_commands = admins.add_subparsers(dest="admins_command", required=True, metavar="ACTION")
+    create_admin = admin_commands.add_parser(
+        "create", help="make a platform admin and email them a link to choose a password"
+    )
+    create_admin.add_argument("--email", required=True)
+    create_admin.set_defaults(handler=cmd_admins_create)
 
     stores = commands.add_parser("stores", help="onboard and manage stores")
     store_commands = stores.add_subparsers(dest="stores_command", required=True, metavar="ACTION")

@@ -120,6 +120,7 @@ def _register_request_flow(app: Quart) -> None:
         g.csp_nonce = secrets.token_urlsafe(16)
         g.site = None
         g.store = None
+        g.session = None
         if request.path.startswith(HOSTLESS_PATHS):
             return
         services = platform()
@@ -133,6 +134,12 @@ def _register_request_flow(app: Quart) -> None:
                 f"{site.store.name} is not available at the moment. Please try again later."
             )
         await services.csrf.check(request)
+        cookie = request.cookies.get(services.sessions.cookie_name)
+        g.session = (
+            await services.sessions.load(cookie, store_id=site.store.id if site.store else None)
+            if cookie
+            else None
+        )
 
     @app.after_request
     async def finish(response: Response) -> Response:
@@ -182,6 +189,8 @@ def _register_errors(app: Quart) -> None:
 
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Response:
+        if error.response is not None:  # a redirect raised on purpose (sign in first)
+            return cast(Response, error.response)
         status = error.code or 500
         title = error.name
         message = {
@@ -207,8 +216,14 @@ def _register_errors(app: Quart) -> None:
 
 
 def _register_blueprints(app: Quart) -> None:
+    from payfacile.platform.admin import blueprint as admin_blueprint
     from payfacile.platform.views import blueprint as platform_blueprint
     from payfacile.portal.views import blueprint as portal_blueprint
+    from payfacile.tenants.views import blueprint as merchant_blueprint
+    from payfacile.tenants.views import dashboard as dashboard_blueprint
 
     app.register_blueprint(platform_blueprint)
+    app.register_blueprint(admin_blueprint)
+    app.register_blueprint(merchant_blueprint)
+    app.register_blueprint(dashboard_blueprint)
     app.register_blueprint(portal_blueprint)

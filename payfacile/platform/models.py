@@ -70,6 +70,7 @@ class Token(Model):
     store: fields.ForeignKeyNullableRelation[Store] = fields.ForeignKeyField(
         "models.Store", related_name=False, null=True, on_delete=fields.CASCADE
     )
+    store_id: int | None
     payload = fields.JSONField[dict[str, Any]](default=dict)
     created_at = fields.DatetimeField(auto_now_add=True)
     expires_at = fields.DatetimeField()

@@ -49,6 +49,26 @@ class RateLimiter:
             message or f"Too many attempts. Try again in {_human(wait)}.", retry_after=wait
         )
 
+    async def check(self, rate: str, *identity: str, message: str | None = None) -> None:
+        """Raise `RateLimited` if `identity` has used up `rate`, without counting a hit."""
+        item = parse(rate)
+        try:
+            if await self.strategy.test(item, *identity):
+                return
+            wait = await self._wait(item, *identity)
+        except StorageError as error:
+            log.warning("rate limit storage unavailable, not limiting: %s", error)
+            return
+        raise RateLimited(
+            message or f"Too many attempts. Try again in {_human(wait)}.", retry_after=wait
+        )
+
+    async def clear(self, rate: str, *identity: str) -> None:
+        try:
+            await self.strategy.clear(parse(rate), *identity)
+        except StorageError as error:
+            log.warning("rate limit storage unavailable: %s", error)
+
     async def _wait(self, item: RateLimitItem, *identity: str) -> int:
         stats = await self.strategy.get_window_stats(item, *identity)
         return max(1, math.ceil(stats.reset_time - time.time()))

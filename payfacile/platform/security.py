@@ -15,6 +15,7 @@ import secrets
 from urllib.parse import urlsplit
 
 from quart import Request, Response, g
+from werkzeug.sansio.response import Response as BaseResponse
 
 from payfacile.platform.config import Settings
 from payfacile.platform.errors import CsrfFailed
@@ -38,7 +39,7 @@ class Csrf:
 
     def token(self, request: Request) -> str:
         """The form token for this client, starting a CSRF cookie if it has none yet."""
-        value = request.cookies.get(self.cookie_name) or getattr(g, "csrf_new", None)
+        value = getattr(g, "csrf_new", None) or request.cookies.get(self.cookie_name)
         if not value or len(value) > 64:
             value = secrets.token_urlsafe(24)
             g.csrf_new = value
@@ -70,7 +71,11 @@ class Csrf:
                 "Go back, reload the page and try again."
             )
 
-    def set_cookie_if_new(self, response: Response) -> None:
+    def rotate(self) -> None:
+        """Start a new CSRF cookie with this response (at sign-in)."""
+        g.csrf_new = secrets.token_urlsafe(24)
+
+    def set_cookie_if_new(self, response: BaseResponse) -> None:
         value = getattr(g, "csrf_new", None)
         if value:
             response.set_cookie(

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from quart import Response
+from werkzeug.sansio.response import Response
 
 from payfacile.platform.cache import Shared
 from payfacile.platform.config import Settings

@@ -16,7 +16,10 @@ from payfacile.tenants.models import Store, TenantOwned
 
 T = TypeVar("T", bound=TenantOwned)
 
-CROSS_STORE_REASONS = frozenset({"host resolution", "scheduler", "platform admin"})
+# A merchant's own memberships span the stores they belong to, by definition.
+CROSS_STORE_REASONS = frozenset(
+    {"host resolution", "scheduler", "platform admin", "merchant's own stores"}
+)
 
 
 class Scope:

@@ -8,9 +8,13 @@ import secrets
 from email_validator import EmailNotValidError, validate_email
 from tortoise.transactions import in_transaction
 
+from payfacile.platform import accounts
 from payfacile.platform.config import Settings
 from payfacile.platform.errors import Conflict, InvalidInput, NotFound
 from payfacile.platform.hosts import HostResolver
+from payfacile.platform.mail import queue_email
+from payfacile.platform.models import SessionKind
+from payfacile.platform.urls import central_url, store_url
 from payfacile.tenants.models import (
     Membership,
     MembershipRole,
@@ -71,8 +75,50 @@ async def create_store(
         store = await Store.create(name=name, slug=slug, support_email=owner_email)
         owner, _ = await MerchantUser.get_or_create(email=owner_email)
         await scoped(store).create(Membership, user_id=owner.id, role=MembershipRole.OWNER)
+        await _welcome_owner(settings, store, owner)
     await hosts.invalidate_store(store)  # a cached "no store here" must not outlive creation
     return store
+
+
+async def _welcome_owner(settings: Settings, store: Store, owner: MerchantUser) -> None:
+    """A new owner gets an invitation to choose a password; a known one, a notice."""
+    if owner.password_hash is None:
+        await accounts.send_password_link(
+            settings, SessionKind.MERCHANT, owner, invitation=True, store=store
+        )
+        return
+    await queue_email(
+        settings,
+        to=owner.email,
+        template="store_added",
+        context={
+            "store_name": store.name,
+            "url": central_url(settings, "/account/login"),
+            "portal_url": await store_url(settings, store, "/portal/"),
+        },
+    )
+
+
+async def owner_of(store: Store) -> MerchantUser:
+    membership = await scoped(store).query(Membership).filter(role=MembershipRole.OWNER).first()
+    if membership is None:
+        raise NotFound("This store has no owner.")
+    return await MerchantUser.get(id=membership.user_id)
+
+
+async def resend_owner_invitation(settings: Settings, store: Store) -> MerchantUser:
+    """A fresh invitation for an owner who has not chosen a password; the old link stops."""
+    owner = await owner_of(store)
+    if owner.password_hash is not None:
+        raise Conflict(
+            f"{owner.email} has already chosen a password. They can reset it from the "
+            "sign-in page if they have forgotten it."
+        )
+    async with in_transaction():
+        await accounts.send_password_link(
+            settings, SessionKind.MERCHANT, owner, invitation=True, store=store
+        )
+    return owner
 
 
 async def get_store(slug: str) -> Store:

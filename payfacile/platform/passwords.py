@@ -1,0 +1,45 @@
+"""Passwords: argon2id, hashed and checked in a thread so the event loop never waits on it."""
+
+from __future__ import annotations
+
+import asyncio
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from payfacile.platform.errors import InvalidInput
+
+MIN_LENGTH = 10
+MAX_LENGTH = 256
+
+_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+# Verified against when an account does not exist, so a miss costs what a hit costs.
+_DUMMY_HASH = _hasher.hash("payfacile-dummy-password")
+
+
+def check_new_password(password: str, confirm: str | None = None, *, email: str = "") -> str:
+    if len(password) < MIN_LENGTH:
+        raise InvalidInput(
+            f"Choose a password of at least {MIN_LENGTH} characters.", field="password"
+        )
+    if len(password) > MAX_LENGTH:
+        raise InvalidInput(f"A password is {MAX_LENGTH} characters at most.", field="password")
+    if email and password.strip().lower() == email.strip().lower():
+        raise InvalidInput("Your password cannot be your email address.", field="password")
+    if confirm is not None and confirm != password:
+        raise InvalidInput("The two passwords do not match.", field="confirm")
+    return password
+
+
+async def hash_password(password: str) -> str:
+    return await asyncio.to_thread(_hasher.hash, password)
+
+
+async def verify_password(stored_hash: str | None, password: str) -> bool:
+    """True when `password` matches; False otherwise, in about the same time either way."""
+    candidate = stored_hash or _DUMMY_HASH
+    try:
+        matched = await asyncio.to_thread(_hasher.verify, candidate, password[:MAX_LENGTH])
+    except (VerificationError, InvalidHashError):
+        return False
+    return bool(matched) and stored_hash is not None
