@@ -97,7 +97,8 @@ async def cmd_stores_list(settings: Settings, _args: argparse.Namespace) -> None
     width = max(len(store.slug) for store, _ in rows)
     _say(f"{'SLUG'.ljust(width)}  {'STATUS':<9}  {'OWNER':<30}  NAME")
     for store, owner in rows:
-        _say(f"{store.slug.ljust(width)}  {store.status:<9}  {owner:<30}  {store.name}")
+        email = owner.email if owner else ""
+        _say(f"{store.slug.ljust(width)}  {store.status:<9}  {email:<30}  {store.name}")
 
 
 def _set_status(status: StoreStatus) -> Callable[[Settings, argparse.Namespace], Awaitable[None]]:

@@ -78,9 +78,7 @@ def register_account_routes(blueprint: Blueprint, pages: AccountPages, *, prefix
         if request.method == "POST":
             form = await request.form
             email = form.get("email", "")[:254]
-            next_path = safe_next(
-                form.get("next") or request.args.get("next"), default=pages.home
-            )
+            next_path = safe_next(form.get("next") or request.args.get("next"), default=pages.home)
             services = platform()
             try:
                 account = await accounts.authenticate(

@@ -128,8 +128,8 @@ async def get_store(slug: str) -> Store:
     return store
 
 
-async def list_stores() -> list[tuple[Store, str]]:
-    """Every store, oldest first, with its owner's email."""
+async def list_stores() -> list[tuple[Store, MerchantUser | None]]:
+    """Every store, oldest first, with its owner."""
     stores = await Store.all().order_by("id")
     memberships = (
         await across_stores(Membership, reason="platform admin")
@@ -137,10 +137,10 @@ async def list_stores() -> list[tuple[Store, str]]:
         .select_related("user")
         .order_by("id")
     )
-    owners: dict[int, str] = {}
+    owners: dict[int, MerchantUser] = {}
     for membership in memberships:
-        owners.setdefault(membership.store_id, membership.user.email)
-    return [(store, owners.get(store.id, "")) for store in stores]
+        owners.setdefault(membership.store_id, membership.user)
+    return [(store, owners.get(store.id)) for store in stores]
 
 
 async def set_status(store: Store, status: StoreStatus, *, hosts: HostResolver) -> Store:
