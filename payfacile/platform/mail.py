@@ -71,6 +71,7 @@ async def queue_email(
         "name": store.name if store else "PayFacile",
         "color": store.brand_color if store else DEFAULT_BRAND_COLOR,
         "support_email": store.support_email if store else "",
+        "is_store": store is not None,
     }
     subject, text, html = _render(template, language, {"brand": brand, **context})
     sender = formataddr((store.name if store else "PayFacile", settings.mail_from))
