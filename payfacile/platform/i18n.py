@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from babel import Locale
 from babel.dates import format_date, format_datetime
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
 from babel.numbers import format_currency
 from babel.support import NullTranslations, Translations
 from quart import Quart, Request, g
@@ -23,9 +26,22 @@ _catalogs: dict[str, NullTranslations] = {}
 
 
 def translations(language: str) -> NullTranslations:
+    """The catalog for `language`, compiled in memory from its .po file once per process."""
     if language not in _catalogs:
-        _catalogs[language] = Translations.load(str(TRANSLATIONS_DIR), [language], "messages")
+        _catalogs[language] = _load(language)
     return _catalogs[language]
+
+
+def _load(language: str) -> NullTranslations:
+    path = TRANSLATIONS_DIR / language / "LC_MESSAGES" / "messages.po"
+    if not path.exists():
+        return NullTranslations()
+    with path.open("rb") as source:
+        catalog = read_po(source, locale=language)
+    compiled = io.BytesIO()
+    write_mo(compiled, catalog)
+    compiled.seek(0)
+    return Translations(fp=compiled)
 
 
 def language_of(locale: str) -> str:

@@ -73,7 +73,9 @@ async def queue_email(
         "support_email": store.support_email if store else "",
         "is_store": store is not None,
     }
-    subject, text, html = _render(template, language, {"brand": brand, **context})
+    subject, text, html = _render(
+        template, language, {"brand": brand, "language": language, **context}
+    )
     sender = formataddr((store.name if store else "PayFacile", settings.mail_from))
     domain = settings.mail_from.rpartition("@")[2] or settings.platform_domain
     return await OutboxEmail.create(
