@@ -227,3 +227,12 @@ def _register_blueprints(app: Quart) -> None:
     app.register_blueprint(merchant_blueprint)
     app.register_blueprint(dashboard_blueprint)
     app.register_blueprint(portal_blueprint)
+    _drop_sync_context_processors(app)
+
+
+def _drop_sync_context_processors(app: Quart) -> None:
+    """Each blueprint brings Flask's own synchronous default context processor, which Quart
+    runs in a thread on every render; Quart's async twin already adds the same names."""
+    for name, processors in app.template_context_processors.items():
+        if name is not None:
+            processors[:] = [p for p in processors if p.__module__ != "flask.templating"]

@@ -9,6 +9,7 @@ in-process entries expire after `Settings.host_cache_seconds`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import json
 import logging
@@ -63,7 +64,12 @@ CACHED_STORE_FIELDS = (
 
 def normalise_host(raw: str | None) -> str:
     """The canonical form of a Host header: lower-case punycode, no port, no trailing dot."""
-    host = (raw or "").strip()
+    return _normalise((raw or "").strip())
+
+
+@functools.lru_cache(maxsize=4096)
+def _normalise(host: str) -> str:
+    # Memoised: IDNA encoding is slow pure Python, and a few hostnames make most requests.
     if not host:
         raise BadHost("This request has no Host header.")
     if host.startswith("["):
@@ -178,6 +184,7 @@ class HostResolver:
         self.shared = shared
         ttl = LOCAL_TTL_WITH_REDIS_SECONDS if shared.enabled else settings.host_cache_seconds
         self.local: LocalCache[Site | None] = LocalCache(ttl=ttl)
+        self._in_flight: dict[str, asyncio.Future[Site | None]] = {}
 
     def store_hostname(self, slug: str) -> str:
         return f"{slug}.{self.settings.platform_domain}"
@@ -189,11 +196,21 @@ class HostResolver:
     async def resolve_normalised(self, hostname: str) -> Site:
         found, site = self.local.get(hostname)
         if not found:
-            site = await self._lookup_shared(hostname)
+            site = await self._lookup_once(hostname)
             self.local.set(hostname, site)
         if site is None:
             raise NoStoreHere(f"There is no store at {hostname}.")
         return site
+
+    async def _lookup_once(self, hostname: str) -> Site | None:
+        """One lookup per hostname at a time: requests that miss together share it, so an
+        expiring entry does not send every in-flight request to the database."""
+        pending = self._in_flight.get(hostname)
+        if pending is None:
+            pending = asyncio.ensure_future(self._lookup_shared(hostname))
+            self._in_flight[hostname] = pending
+            pending.add_done_callback(lambda _: self._in_flight.pop(hostname, None))
+        return await asyncio.shield(pending)
 
     async def _lookup_shared(self, hostname: str) -> Site | None:
         cached = await self.shared.get(f"host:{hostname}")

@@ -96,31 +96,34 @@ def _origin_host(origin: str) -> str | None:
         return None
 
 
+CSP_BEFORE_NONCE = "default-src 'self'; img-src 'self' data:; style-src 'self' 'nonce-"
+CSP_AFTER_NONCE = (
+    "'; script-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+CONSTANT_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "strict-origin-when-cross-origin"),
+    ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+)
+HSTS = ("Strict-Transport-Security", "max-age=31536000")
+
+
 def content_security_policy(nonce: str) -> str:
-    return "; ".join(
-        [
-            "default-src 'self'",
-            "img-src 'self' data:",
-            f"style-src 'self' 'nonce-{nonce}'",
-            "script-src 'self'",
-            "object-src 'none'",
-            "base-uri 'self'",
-            "form-action 'self'",
-            "frame-ancestors 'none'",
-        ]
-    )
+    return f"{CSP_BEFORE_NONCE}{nonce}{CSP_AFTER_NONCE}"
 
 
 def apply_security_headers(response: Response, *, nonce: str, production: bool) -> None:
     headers = response.headers
-    headers.setdefault("Content-Security-Policy", content_security_policy(nonce))
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-    if production:
-        headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    if "Content-Security-Policy" not in headers:
+        headers["Content-Security-Policy"] = content_security_policy(nonce)
+    for name, value in CONSTANT_HEADERS:
+        if name not in headers:
+            headers[name] = value
+    if production and HSTS[0] not in headers:
+        headers[HSTS[0]] = HSTS[1]
 
 
 def client_address(request: Request, settings: Settings) -> str:

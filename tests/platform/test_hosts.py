@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from quart.typing import TestClientProtocol as Client
 
 from payfacile.platform.app import Platform
 from payfacile.platform.errors import BadHost
-from payfacile.platform.hosts import normalise_host
+from payfacile.platform.hosts import HostResolver, Site, normalise_host
 from payfacile.tenants import service
 from payfacile.tenants.models import DomainStatus, StoreStatus
 from tests.factories import make_domain, make_store
@@ -179,3 +181,19 @@ async def test_error_pages_are_styled_on_any_host(client: Client, host: str) -> 
     css = await client.get("/static/app.css", headers={"Host": host})
     assert css.status_code == 200
     assert css.mimetype == "text/css"
+
+
+async def test_requests_that_miss_together_share_one_lookup(hosts: HostResolver) -> None:
+    await make_store("acme")
+    lookups = []
+    original = hosts.lookup
+
+    async def counting_lookup(hostname: str) -> Site | None:
+        lookups.append(hostname)
+        await asyncio.sleep(0.05)  # a slow database
+        return await original(hostname)
+
+    hosts.lookup = counting_lookup  # type: ignore[method-assign]
+    sites = await asyncio.gather(*(hosts.resolve("acme.payfacile.localhost") for _ in range(20)))
+    assert {site.store.slug for site in sites if site.store} == {"acme"}
+    assert lookups == ["acme.payfacile.localhost"]
