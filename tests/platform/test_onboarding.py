@@ -327,3 +327,30 @@ def test_admins_create_from_the_cli_prints_the_link(settings: Settings) -> None:
     bad = payfacile(settings, "admins", "create", "--email", "not an email")
     assert bad.returncode == 1
     assert "valid email" in bad.stderr
+
+
+async def test_merchants_reset_their_password_too(client: Client, services: Platform) -> None:
+    from payfacile.tenants import service
+
+    await service.create_store(
+        settings=services.settings,
+        hosts=services.hosts,
+        name="Acme",
+        slug="acme",
+        owner_email="owner@acme.example.com",
+    )
+    await post(
+        client,
+        await latest_link("owner@acme.example.com"),
+        {"password": PASSWORD, "confirm": PASSWORD},
+    )
+    await post(client, "/account/forgot-password", {"email": "owner@acme.example.com"})
+    path = await latest_link("owner@acme.example.com")
+    assert path.startswith("/account/reset-password/")
+    new_password = "a brand new passphrase"
+    done = await post(client, path, {"password": new_password, "confirm": new_password})
+    assert done.headers["Location"] == "/dashboard"
+    owner = await MerchantUser.get(email="owner@acme.example.com")
+    assert await accounts.verify_password(owner.password_hash, new_password)
+    assert not await accounts.verify_password(owner.password_hash, PASSWORD)
+    assert (await client.get(path, headers=CENTRAL)).status_code == 410
