@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
 from limits import RateLimitItem, parse
@@ -36,24 +37,22 @@ class RateLimiter:
         Raises `RateLimited` with the wait in seconds once the limit is passed. If the shared
         store is down the hit is let through and logged: an outage must not lock people out.
         """
-        item = parse(rate)
-        try:
-            allowed = await self.strategy.hit(item, *identity)
-            if allowed:
-                return
-            wait = await self._wait(item, *identity)
-        except StorageError as error:
-            log.warning("rate limit storage unavailable, not limiting: %s", error)
-            return
-        raise RateLimited(
-            message or f"Too many attempts. Try again in {_human(wait)}.", retry_after=wait
-        )
+        await self._enforce(self.strategy.hit, rate, identity, message)
 
     async def check(self, rate: str, *identity: str, message: str | None = None) -> None:
         """Raise `RateLimited` if `identity` has used up `rate`, without counting a hit."""
+        await self._enforce(self.strategy.test, rate, identity, message)
+
+    async def _enforce(
+        self,
+        allows: Callable[..., Awaitable[bool]],
+        rate: str,
+        identity: tuple[str, ...],
+        message: str | None,
+    ) -> None:
         item = parse(rate)
         try:
-            if await self.strategy.test(item, *identity):
+            if await allows(item, *identity):
                 return
             wait = await self._wait(item, *identity)
         except StorageError as error:
