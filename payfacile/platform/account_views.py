@@ -29,7 +29,8 @@ class AccountPages:
     heading: str
 
 
-def require_central() -> None:
+async def require_central() -> None:
+    """Account pages live on the central host only (a blueprint's `before_request`)."""
     if g.site is None or g.site.kind != "central":
         raise NotFound("There is nothing at this address.")
 
@@ -69,7 +70,6 @@ def register_account_routes(blueprint: Blueprint, pages: AccountPages, *, prefix
 
     @blueprint.route(pages.login.removeprefix(prefix) or "/", methods=["GET", "POST"])
     async def login() -> ResponseReturnValue:
-        require_central()
         next_path = safe_next(request.args.get("next"), default=pages.home)
         if signed_in(pages.kind) and request.method == "GET":
             return redirect(next_path, 303)
@@ -108,7 +108,6 @@ def register_account_routes(blueprint: Blueprint, pages: AccountPages, *, prefix
 
     @blueprint.post("/logout")
     async def logout() -> ResponseReturnValue:
-        require_central()
         services = platform()
         response = redirect(pages.login, 303)
         current = request.cookies.get(services.sessions.cookie_name)
@@ -119,7 +118,6 @@ def register_account_routes(blueprint: Blueprint, pages: AccountPages, *, prefix
 
     @blueprint.route("/forgot-password", methods=["GET", "POST"])
     async def forgot_password() -> ResponseReturnValue:
-        require_central()
         errors: dict[str, str] = {}
         email, sent = "", False
         if request.method == "POST":
@@ -156,7 +154,6 @@ def _register_set_password(
     endpoint = "set_password" if invitation else "reset_password"
 
     async def choose_password(token: str) -> ResponseReturnValue:
-        require_central()
         try:
             found = await tokens.peek(
                 token, purpose=purpose, subject_kind=pages.kind, store_id=None

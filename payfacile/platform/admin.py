@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from quart import Blueprint, g, redirect, render_template, request
+from quart import Blueprint, redirect, render_template, request
 from quart.typing import ResponseReturnValue
 
 from payfacile.platform import accounts
@@ -22,6 +22,7 @@ blueprint = Blueprint("admin", __name__, url_prefix="/admin")
 PAGES = AccountPages(
     kind=SessionKind.ADMIN, login="/admin/login", home="/admin/", heading="Platform admin"
 )
+blueprint.before_request(require_central)
 register_account_routes(blueprint, PAGES, prefix="/admin")
 
 NOTICES = {
@@ -42,7 +43,6 @@ async def _admin() -> accounts.AccountModel:
 
 @blueprint.get("/")
 async def stores() -> ResponseReturnValue:
-    require_central()
     admin = await _admin()
     rows = await service.list_stores()
     settings = platform().settings
@@ -57,7 +57,6 @@ async def stores() -> ResponseReturnValue:
 
 @blueprint.route("/stores/new", methods=["GET", "POST"])
 async def new_store() -> ResponseReturnValue:
-    require_central()
     admin = await _admin()
     values = {"name": "", "slug": "", "owner_email": ""}
     errors: dict[str, str] = {}
@@ -90,7 +89,6 @@ ACTIONS = {
 @blueprint.route("/stores/<slug>/<action>", methods=["GET", "POST"])
 async def change_status(slug: str, action: str) -> ResponseReturnValue:
     """GET asks for confirmation; POST does it."""
-    require_central()
     admin = await _admin()
     if action not in ACTIONS:
         raise InvalidInput("Unknown action.")
@@ -104,14 +102,7 @@ async def change_status(slug: str, action: str) -> ResponseReturnValue:
 
 @blueprint.post("/stores/<slug>/invitation")
 async def resend_invitation(slug: str) -> ResponseReturnValue:
-    require_central()
     await _admin()
     store = await service.get_store(slug)
     await service.resend_owner_invitation(platform().settings, store)
     return redirect("/admin/?done=invited", 303)
-
-
-@blueprint.before_request
-async def central_host_only() -> None:
-    require_central()
-    g.section = "admin"

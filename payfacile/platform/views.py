@@ -83,11 +83,6 @@ def safe_next(target: str | None, *, default: str = "/") -> str:
     return target
 
 
-def require_central() -> None:
-    if g.site is None or g.site.kind != "central":
-        raise NotFound("There is nothing at this address.")
-
-
 @blueprint.get("/brand/logo")
 async def logo() -> Response:
     store = g.store

@@ -25,11 +25,12 @@ PAGES = AccountPages(
 )
 register_account_routes(blueprint, PAGES, prefix="/account")
 dashboard = Blueprint("dashboard", __name__, url_prefix="/dashboard")
+for central_only in (blueprint, dashboard):
+    central_only.before_request(require_central)
 
 
 @dashboard.get("/")
 async def home() -> ResponseReturnValue:
-    require_central()
     session = require_sign_in(PAGES)
     merchant = await accounts.get(SessionKind.MERCHANT, session.subject_id)
     if merchant is None:
