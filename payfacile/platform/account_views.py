@@ -83,7 +83,7 @@ def register_account_routes(blueprint: Blueprint, pages: AccountPages, *, prefix
             try:
                 account = await accounts.authenticate(
                     services.limiter,
-                    pages.kind,
+                    accounts.central(pages.kind),
                     email,
                     form.get("password", ""),
                     client=client_address(request, services.settings),
@@ -171,7 +171,7 @@ def _register_set_password(
             form = await request.form
             try:
                 account = await accounts.set_password(
-                    pages.kind,
+                    accounts.central(pages.kind),
                     token,
                     invitation=invitation,
                     password=form.get("password", ""),

@@ -6,10 +6,11 @@ unknown address look exactly like those for a known one.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from babel.dates import format_datetime
-from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 from payfacile.platform import tokens
@@ -24,7 +25,6 @@ from payfacile.tenants.models import MerchantUser, Store
 
 SIGN_IN_FAILURES = "10/15minutes"
 RESET_REQUESTS = "5/hour"
-AccountModel = PlatformAdmin | MerchantUser
 
 PATHS = {
     SessionKind.ADMIN: {"set": "/admin/set-password/", "reset": "/admin/reset-password/"},
@@ -32,18 +32,65 @@ PATHS = {
 }
 
 
-def _model(kind: SessionKind) -> type[PlatformAdmin] | type[MerchantUser]:
-    return PlatformAdmin if kind == SessionKind.ADMIN else MerchantUser
+class Account(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def email(self) -> str: ...
+
+    password_hash: str | None
 
 
-async def find(kind: SessionKind, email: str) -> AccountModel | None:
-    account: Model | None = await _model(kind).get_or_none(email=email.strip().lower())
-    return account  # type: ignore[return-value]
+class Directory(Protocol):
+    """Where one kind of account lives: admins, merchants, or one store's buyers."""
+
+    @property
+    def kind(self) -> SessionKind: ...
+    @property
+    def store_id(self) -> int | None: ...
+
+    async def find(self, email: str) -> Account | None: ...
+    async def get(self, account_id: int) -> Account | None: ...
+    async def save_password(self, account_id: int, password_hash: str) -> None: ...
 
 
-async def get(kind: SessionKind, account_id: int) -> AccountModel | None:
-    account: Model | None = await _model(kind).get_or_none(id=account_id)
-    return account  # type: ignore[return-value]
+@dataclass(frozen=True)
+class CentralDirectory:
+    """Platform admins or merchants: accounts of the central host."""
+
+    kind: SessionKind
+    store_id: int | None = None
+
+    @property
+    def model(self) -> type[PlatformAdmin] | type[MerchantUser]:
+        return PlatformAdmin if self.kind == SessionKind.ADMIN else MerchantUser
+
+    async def find(self, email: str) -> Account | None:
+        found: Account | None = await self.model.get_or_none(email=email.strip().lower())
+        return found
+
+    async def get(self, account_id: int) -> Account | None:
+        found: Account | None = await self.model.get_or_none(id=account_id)
+        return found
+
+    async def save_password(self, account_id: int, password_hash: str) -> None:
+        await self.model.filter(id=account_id).update(password_hash=password_hash)
+
+
+ADMINS = CentralDirectory(SessionKind.ADMIN)
+MERCHANTS = CentralDirectory(SessionKind.MERCHANT)
+
+
+def central(kind: SessionKind) -> CentralDirectory:
+    return ADMINS if kind == SessionKind.ADMIN else MERCHANTS
+
+
+async def find(kind: SessionKind, email: str) -> Account | None:
+    return await central(kind).find(email)
+
+
+async def get(kind: SessionKind, account_id: int) -> Account | None:
+    return await central(kind).get(account_id)
 
 
 def _expiry(token_expires: datetime) -> str:
@@ -64,7 +111,7 @@ async def create_admin(settings: Settings, email: str) -> tuple[PlatformAdmin, s
 async def send_password_link(
     settings: Settings,
     kind: SessionKind,
-    account: AccountModel,
+    account: Account,
     *,
     invitation: bool,
     store: Store | None = None,
@@ -114,38 +161,40 @@ async def request_password_reset(
 
 
 async def set_password(
-    kind: SessionKind, raw_token: str, *, invitation: bool, password: str, confirm: str
-) -> AccountModel:
+    directory: Directory, raw_token: str, *, invitation: bool, password: str, confirm: str
+) -> Account:
     """Choose a password with an emailed link; the link is used up."""
     purpose = TokenPurpose.INVITATION if invitation else TokenPurpose.PASSWORD_RESET
-    token = await tokens.peek(raw_token, purpose=purpose, subject_kind=kind, store_id=None)
-    account = await get(kind, token.subject_id)
+    kind, store_id = directory.kind, directory.store_id
+    token = await tokens.peek(raw_token, purpose=purpose, subject_kind=kind, store_id=store_id)
+    account = await directory.get(token.subject_id)
     if account is None:
         raise tokens.TokenUnusable("This link is not valid.", reason="unknown")
     check_new_password(password, confirm, email=account.email)
     hashed = await hash_password(password)
     async with in_transaction():
-        await tokens.consume(raw_token, purpose=purpose, subject_kind=kind, store_id=None)
-        await _model(kind).filter(id=account.id).update(password_hash=hashed)
+        await tokens.consume(raw_token, purpose=purpose, subject_kind=kind, store_id=store_id)
+        await directory.save_password(account.id, hashed)
     account.password_hash = hashed
     return account
 
 
 async def authenticate(
-    limiter: RateLimiter, kind: SessionKind, email: str, password: str, *, client: str
-) -> AccountModel:
+    limiter: RateLimiter, directory: Directory, email: str, password: str, *, client: str
+) -> Account:
     """The account for these credentials, or `InvalidInput` that names neither part.
 
     10 failures in 15 minutes, per account or per client address, lock sign-in with a 429.
     """
     email = (email or "").strip().lower()
-    await limiter.check(SIGN_IN_FAILURES, "sign-in-client", kind.value, client)
-    await limiter.check(SIGN_IN_FAILURES, "sign-in-account", kind.value, email)
-    account = await find(kind, email) if email else None
+    realm = f"{directory.kind.value}:{directory.store_id or ''}"
+    await limiter.check(SIGN_IN_FAILURES, "sign-in-client", realm, client)
+    await limiter.check(SIGN_IN_FAILURES, "sign-in-account", realm, email)
+    account = await directory.find(email) if email else None
     if await verify_password(account.password_hash if account else None, password or ""):
         assert account is not None
-        await limiter.clear(SIGN_IN_FAILURES, "sign-in-account", kind.value, email)
+        await limiter.clear(SIGN_IN_FAILURES, "sign-in-account", realm, email)
         return account
-    await limiter.hit(SIGN_IN_FAILURES, "sign-in-client", kind.value, client)
-    await limiter.hit(SIGN_IN_FAILURES, "sign-in-account", kind.value, email)
+    await limiter.hit(SIGN_IN_FAILURES, "sign-in-client", realm, client)
+    await limiter.hit(SIGN_IN_FAILURES, "sign-in-account", realm, email)
     raise InvalidInput("That email and password do not match an account.", field="email")

@@ -33,7 +33,7 @@ NOTICES = {
 }
 
 
-async def _admin() -> accounts.AccountModel:
+async def _admin() -> accounts.Account:
     session = require_sign_in(PAGES)
     admin = await accounts.get(SessionKind.ADMIN, session.subject_id)
     if admin is None:
