@@ -48,7 +48,7 @@ async def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> None:
 
 
 async def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
-    from payfacile.demo import seed_demo
+    from payfacile.demo import DEMO_BUYER, DEMO_PASSWORD, seed_demo
 
     async with connected(settings) as hosts:
         result = await seed_demo(settings, hosts, slug=args.slug)
@@ -57,7 +57,7 @@ async def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
         f"{'Created' if result.created else 'Already there:'} demo store “{store.name}” "
         f"at {_store_url(settings, store.slug)}"
     )
-    _say("Demo buyer: buyer@example.com")
+    _say(f"Demo buyer: {DEMO_BUYER}, password {DEMO_PASSWORD} (sign in on the portal)")
 
 
 async def cmd_stores_create(settings: Settings, args: argparse.Namespace) -> None:
@@ -80,6 +80,17 @@ async def cmd_admins_create(settings: Settings, args: argparse.Namespace) -> Non
     async with connected(settings):
         admin, link = await accounts.create_admin(settings, args.email)
     _say(f"Platform admin {admin.email}: an email with a link to choose a password is queued.")
+    _say(f"It works once, for 7 days: {link}")
+
+
+async def cmd_customers_invite(settings: Settings, args: argparse.Namespace) -> None:
+    from payfacile.portal import auth
+    from payfacile.tenants import service
+
+    async with connected(settings):
+        store = await service.get_store(args.store)
+        link = await auth.invite(settings, store, args.email)
+    _say(f"Invitation to the {store.name} portal queued for {args.email}.")
     _say(f"It works once, for 7 days: {link}")
 
 
@@ -230,6 +241,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create_admin.add_argument("--email", required=True)
     create_admin.set_defaults(handler=cmd_admins_create)
+
+    customers = commands.add_parser("customers", help="a store's customers")
+    customer_commands = customers.add_subparsers(
+        dest="customers_command", required=True, metavar="ACTION"
+    )
+    invite = customer_commands.add_parser(
+        "invite", help="email a customer a link to create their portal password (7 days)"
+    )
+    invite.add_argument("--store", required=True, metavar="SLUG")
+    invite.add_argument("email")
+    invite.set_defaults(handler=cmd_customers_invite)
 
     stores = commands.add_parser("stores", help="onboard and manage stores")
     store_commands = stores.add_subparsers(dest="stores_command", required=True, metavar="ACTION")

@@ -13,6 +13,7 @@ from tortoise.transactions import in_transaction
 
 from payfacile.platform.config import Settings
 from payfacile.platform.hosts import HostResolver
+from payfacile.platform.passwords import hash_password
 from payfacile.portal.invoices import issue_invoice
 from payfacile.portal.models import (
     Customer,
@@ -31,6 +32,7 @@ from payfacile.tenants.models import CancellationMode, Product, ProductKind, Sto
 from payfacile.tenants.scope import Scope, scoped
 
 DEMO_BUYER = "buyer@example.com"
+DEMO_PASSWORD = "payfacile-demo"  # noqa: S105 - printed by `payfacile demo`, a demo account
 VAT_BP = 2000
 
 
@@ -107,6 +109,8 @@ async def _seed_store(scope: Scope) -> None:
         country="FR",
         phone="+33612345678",
         language="en",
+        password_hash=await hash_password(DEMO_PASSWORD),
+        activated_at=datetime.now(UTC),
     )
     for email, name in (("lea@example.com", "Léa Dubois"), ("sam@example.com", "Sam Carter")):
         await scope.create(Customer, email=email, name=name, country="FR")

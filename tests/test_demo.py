@@ -70,7 +70,7 @@ async def test_demo_is_idempotent_and_takes_any_slug(
 
 async def test_demo_portal_page_opens(client: Client, services: Platform) -> None:
     await seed_demo(services.settings, services.hosts, slug="demo")
-    response = await client.get("/portal/", headers={"Host": "demo.payfacile.localhost:8000"})
+    response = await client.get("/portal/login", headers={"Host": "demo.payfacile.localhost:8000"})
     assert response.status_code == 200
     page = await response.get_data(as_text=True)
     assert "Atelier Lumière" in page

@@ -55,11 +55,14 @@ def _quote(path: str) -> str:
     return quote(path, safe="/")
 
 
-async def start_session(response: BaseResponse, kind: SessionKind, subject_id: int) -> None:
+async def start_session(
+    response: BaseResponse, kind: SessionKind, subject_id: int, *, store_id: int | None = None
+) -> None:
+    """Sign in with this response: a new session id (the old one ends) and CSRF cookie."""
     services = platform()
     current = request.cookies.get(services.sessions.cookie_name)
     token = await services.sessions.start(
-        kind=kind, subject_id=subject_id, store_id=None, replacing=current
+        kind=kind, subject_id=subject_id, store_id=store_id, replacing=current
     )
     services.sessions.set_cookie(response, token)
     services.csrf.rotate()

@@ -1,26 +1,348 @@
-"""The buyer's portal, under /portal on every store host."""
+"""The buyer's portal, under /portal on every store host: the ways in and the shell."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
+
 from quart import Blueprint, g, redirect, render_template, request
 from quart.typing import ResponseReturnValue
+from werkzeug.sansio.response import Response as BaseResponse
 
-from payfacile.platform.errors import NotFound
+from payfacile.platform import tokens
+from payfacile.platform.account_views import start_session
+from payfacile.platform.accounts import set_password
+from payfacile.platform.app import platform
+from payfacile.platform.errors import Conflict, InvalidInput, NotFound
+from payfacile.platform.models import SessionKind, TokenPurpose
+from payfacile.platform.security import client_address
+from payfacile.platform.views import safe_next
+from payfacile.portal import auth
+from payfacile.portal.models import (
+    Customer,
+    Order,
+    OrderStatus,
+    PaymentMethod,
+    Subscription,
+    SubscriptionStatus,
+)
+from payfacile.tenants.scope import scoped
 
 blueprint = Blueprint("portal", __name__, url_prefix="/portal")
 
+# Pages a signed-out visitor may open; every other portal page leads to sign-in first.
+PUBLIC_ENDPOINTS = frozenset(
+    {
+        "portal.login",
+        "portal.email_link",
+        "portal.sign_in_link",
+        "portal.invitation",
+        "portal.forgot_password",
+        "portal.reset_password",
+        "portal.confirm_email",
+    }
+)
+HOME = "/portal/"
+
 
 @blueprint.before_request
-async def store_hosts_only() -> ResponseReturnValue | None:
+async def portal_request() -> ResponseReturnValue | None:
     site = g.site
     if site is None or site.kind != "store":
         raise NotFound("The customer portal lives on each store's own address.")
     if site.primary_domain and not site.custom_domain:
         query = f"?{request.query_string.decode()}" if request.query_string else ""
         return redirect(f"https://{site.primary_domain}{request.path}{query}", 301)
+    g.customer = await _signed_in_customer()
+    if g.customer is None and request.endpoint not in PUBLIC_ENDPOINTS:
+        target = request.full_path.rstrip("?")
+        if request.method != "GET":
+            target = HOME
+        return redirect(f"/portal/login?next={quote(target, safe='/')}", 303)
     return None
 
 
+async def _signed_in_customer() -> Customer | None:
+    session = g.get("session")
+    if session is None or session.kind != SessionKind.BUYER:
+        return None
+    return await scoped(g.store).query(Customer).get_or_none(id=session.subject_id)
+
+
+async def _start_session(response: BaseResponse, customer_id: int) -> None:
+    await start_session(response, SessionKind.BUYER, customer_id, store_id=g.store.id)
+
+
+def _client() -> str:
+    return client_address(request, platform().settings)
+
+
+async def _form() -> dict[str, str]:
+    form = await request.form
+    return {key: value[:1000] for key, value in form.items()}
+
+
+async def _page(template: str, *, status: int = 200, **context: object) -> ResponseReturnValue:
+    return await render_template(template, store=g.store, **context), status
+
+
+@blueprint.route("/login", methods=["GET", "POST"])
+async def login() -> ResponseReturnValue:
+    next_path = safe_next(request.args.get("next"), default=HOME)
+    if not next_path.startswith("/portal"):
+        next_path = HOME
+    if g.customer is not None and request.method == "GET":
+        return redirect(next_path, 303)
+    errors: dict[str, str] = {}
+    email = ""
+    if request.method == "POST":
+        form = await _form()
+        email = form.get("email", "")[:254]
+        try:
+            customer = await auth.sign_in(
+                platform().limiter, g.store, email, form.get("password", ""), client=_client()
+            )
+        except InvalidInput as error:
+            errors["email"] = error.message
+        else:
+            response = redirect(next_path, 303)
+            await _start_session(response, customer.id)
+            return response
+    return await _page(
+        "portal/login.html",
+        status=422 if errors else 200,
+        errors=errors,
+        email=email,
+        next=next_path,
+    )
+
+
+@blueprint.post("/login/link")
+async def email_link() -> ResponseReturnValue:
+    """Email a sign-in link (15 minutes): the way in for a buyer with no password yet."""
+    form = await _form()
+    email = form.get("email", "").strip()[:254]
+    if "@" not in email:
+        return await _page(
+            "portal/login.html",
+            status=422,
+            errors={"link_email": "Enter the email address you use with this store."},
+            email="",
+            link_email=email,
+            next=HOME,
+        )
+    await auth.email_a_link(
+        platform().settings,
+        platform().limiter,
+        g.store,
+        email,
+        TokenPurpose.SIGN_IN,
+        client=_client(),
+    )
+    return await _page("portal/link_sent.html", email=email, minutes=15)
+
+
+@blueprint.route("/sign-in/<token>", methods=["GET", "POST"])
+async def sign_in_link(token: str) -> ResponseReturnValue:
+    """GET shows a button, POST signs in: a mail scanner that opens the link uses nothing."""
+    try:
+        if request.method == "GET":
+            customer = await auth.check_link(g.store, token, TokenPurpose.SIGN_IN)
+            return await _page("portal/continue.html", email=customer.email)
+        customer = await auth.use_sign_in_link(g.store, token)
+    except tokens.TokenUnusable as error:
+        return await _link_problem(error)
+    response = redirect(HOME, 303)
+    await _start_session(response, customer.id)
+    return response
+
+
+async def _link_problem(error: tokens.TokenUnusable) -> ResponseReturnValue:
+    return await _page("portal/link_problem.html", status=error.status, message=error.message)
+
+
+async def _choose_password(token: str, *, invitation: bool) -> ResponseReturnValue:
+    purpose = TokenPurpose.INVITATION if invitation else TokenPurpose.PASSWORD_RESET
+    try:
+        customer = await auth.check_link(g.store, token, purpose)
+    except tokens.TokenUnusable as error:
+        return await _link_problem(error)
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        form = await _form()
+        try:
+            await set_password(
+                auth.Buyers(g.store),
+                token,
+                invitation=invitation,
+                password=form.get("password", ""),
+                confirm=form.get("confirm", ""),
+            )
+        except InvalidInput as error:
+            errors[error.field or "password"] = error.message
+        except tokens.TokenUnusable as error:
+            return await _link_problem(error)
+        else:
+            await platform().sessions.end_all(kind=SessionKind.BUYER, subject_id=customer.id)
+            response = redirect(HOME, 303)
+            await _start_session(response, customer.id)
+            return response
+    return await _page(
+        "portal/set_password.html",
+        status=422 if errors else 200,
+        errors=errors,
+        email=customer.email,
+        invitation=invitation,
+    )
+
+
+@blueprint.route("/invitation/<token>", methods=["GET", "POST"])
+async def invitation(token: str) -> ResponseReturnValue:
+    return await _choose_password(token, invitation=True)
+
+
+@blueprint.route("/reset-password/<token>", methods=["GET", "POST"])
+async def reset_password(token: str) -> ResponseReturnValue:
+    return await _choose_password(token, invitation=False)
+
+
+@blueprint.route("/forgot-password", methods=["GET", "POST"])
+async def forgot_password() -> ResponseReturnValue:
+    if request.method == "GET":
+        return await _page("portal/forgot.html", errors={}, email="")
+    form = await _form()
+    email = form.get("email", "").strip()[:254]
+    if "@" not in email:
+        errors = {"email": "Enter the email address you use with this store."}
+        return await _page("portal/forgot.html", status=422, errors=errors, email=email)
+    await auth.email_a_link(
+        platform().settings,
+        platform().limiter,
+        g.store,
+        email,
+        TokenPurpose.PASSWORD_RESET,
+        client=_client(),
+    )
+    return await _page("portal/link_sent.html", email=email, minutes=60)
+
+
+@blueprint.post("/logout")
+async def logout() -> ResponseReturnValue:
+    services = platform()
+    response = redirect("/portal/login", 303)
+    current = request.cookies.get(services.sessions.cookie_name)
+    if current:
+        await services.sessions.end(current)
+    services.sessions.clear_cookie(response)
+    return response
+
+
 @blueprint.get("/")
-async def home() -> str:
-    return await render_template("portal/home.html", store=g.store)
+async def home() -> ResponseReturnValue:
+    scope = scoped(g.store)
+    customer: Customer = g.customer
+    methods = await scope.query(PaymentMethod).filter(customer_id=customer.id)
+    today = datetime.now(UTC)
+    expired = [
+        method
+        for method in methods
+        if method.exp_year and (method.exp_year, method.exp_month or 12) < (today.year, today.month)
+    ]
+    failed = (
+        await scope.query(Order)
+        .filter(
+            customer_id=customer.id,
+            status=OrderStatus.FAILED,
+            placed_at__gte=today - timedelta(days=60),
+        )
+        .order_by("-placed_at")
+    )
+    subscriptions = (
+        await scope.query(Subscription)
+        .filter(customer_id=customer.id)
+        .exclude(status=SubscriptionStatus.CANCELED)
+        .select_related("product")
+        .order_by("current_period_end")
+    )
+    orders = (
+        await scope.query(Order)
+        .filter(customer_id=customer.id)
+        .order_by("-placed_at", "-id")
+        .limit(5)
+    )
+    return await _page(
+        "portal/home.html",
+        customer=customer,
+        expired=expired,
+        failed=failed,
+        subscriptions=subscriptions,
+        orders=orders,
+    )
+
+
+@blueprint.route("/account", methods=["GET", "POST"])
+async def account() -> ResponseReturnValue:
+    """Sign-in details: change the password (signs out elsewhere) or the email (confirmed by
+    a link sent to the new address)."""
+    customer: Customer = g.customer
+    errors: dict[str, str] = {}
+    notice = ""
+    form: dict[str, str] = {}
+    if request.method == "POST":
+        form = await _form()
+        try:
+            notice = await _change_account(customer, form)
+        except (InvalidInput, Conflict) as error:
+            errors[error.field or "password"] = error.message
+    return await _page(
+        "portal/account.html",
+        status=422 if errors else 200,
+        customer=customer,
+        errors=errors,
+        notice=notice or _ACCOUNT_NOTICES.get(request.args.get("done", ""), ""),
+        form=form,
+    )
+
+
+_ACCOUNT_NOTICES = {"email": "Your email address is changed."}
+
+
+async def _change_account(customer: Customer, form: dict[str, str]) -> str:
+    if form.get("action") == "email":
+        await auth.request_email_change(
+            platform().settings,
+            g.store,
+            customer,
+            new_email=form.get("new_email", ""),
+            password=form.get("email_password", ""),
+        )
+        return (
+            f"We sent a link to {form.get('new_email', '').strip()}. Your email changes when "
+            "you follow it (within 24 hours)."
+        )
+    await auth.change_password(
+        g.store,
+        customer,
+        current=form.get("current", ""),
+        password=form.get("password", ""),
+        confirm=form.get("confirm", ""),
+    )
+    services = platform()
+    keep = request.cookies.get(services.sessions.cookie_name)
+    await services.sessions.end_all(kind=SessionKind.BUYER, subject_id=customer.id, keep=keep)
+    return "Your password is changed. You are signed out everywhere else."
+
+
+@blueprint.route("/email/<token>", methods=["GET", "POST"])
+async def confirm_email(token: str) -> ResponseReturnValue:
+    try:
+        if request.method == "GET":
+            customer = await auth.check_link(g.store, token, TokenPurpose.EMAIL_CHANGE)
+            return await _page("portal/confirm_email.html", email=customer.pending_email)
+        await auth.confirm_email_change(g.store, token)
+    except tokens.TokenUnusable as error:
+        return await _link_problem(error)
+    except Conflict as error:
+        return await _page("portal/link_problem.html", status=409, message=error.message)
+    target = "/portal/account?done=email" if g.customer else "/portal/login"
+    return redirect(target, 303)

@@ -64,7 +64,7 @@ CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 async def _language_posts(client: Client, peer: str, forwarded_for: list[str]) -> list[int]:
     host = {"Host": "acme.payfacile.localhost"}
-    page = await (await client.get("/portal/", headers=host)).get_data(as_text=True)
+    page = await (await client.get("/portal/login", headers=host)).get_data(as_text=True)
     match = CSRF_INPUT.search(page)
     assert match is not None
     codes = []

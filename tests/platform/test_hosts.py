@@ -51,7 +51,7 @@ def test_malformed_hosts_are_refused(raw: str) -> None:
 
 async def test_store_subdomain_serves_its_portal(client: Client) -> None:
     await make_store("acme", name="Acme Coffee")
-    response = await client.get("/portal/", headers={"Host": "acme.payfacile.localhost:8000"})
+    response = await client.get("/portal/login", headers={"Host": "acme.payfacile.localhost:8000"})
     assert response.status_code == 200
     assert "Acme Coffee" in await response.get_data(as_text=True)
 
@@ -61,7 +61,7 @@ async def test_central_host_is_not_a_store(client: Client) -> None:
     home = await client.get("/", headers={"Host": "payfacile.localhost"})
     assert home.status_code == 200
     assert "customer portal" in (await home.get_data(as_text=True)).lower()
-    portal = await client.get("/portal/", headers={"Host": "payfacile.localhost"})
+    portal = await client.get("/portal/login", headers={"Host": "payfacile.localhost"})
     assert portal.status_code == 404
 
 
@@ -77,7 +77,7 @@ async def test_central_host_is_not_a_store(client: Client) -> None:
 )
 async def test_unknown_hosts_get_no_store_here(client: Client, host: str) -> None:
     await make_store("acme", name="Acme Coffee")
-    response = await client.get("/portal/", headers={"Host": host})
+    response = await client.get("/portal/login", headers={"Host": host})
     assert response.status_code == 404
     page = await response.get_data(as_text=True)
     assert "No store here" in page
@@ -85,14 +85,14 @@ async def test_unknown_hosts_get_no_store_here(client: Client, host: str) -> Non
 
 
 async def test_malformed_host_is_a_400_page(client: Client) -> None:
-    response = await client.get("/portal/", headers={"Host": "bad_host!"})
+    response = await client.get("/portal/login", headers={"Host": "bad_host!"})
     assert response.status_code == 400
     assert "not a valid hostname" in await response.get_data(as_text=True)
 
 
 async def test_suspended_store_answers_503(client: Client) -> None:
     await make_store("sleepy", name="Sleepy Shop", status=StoreStatus.SUSPENDED)
-    response = await client.get("/portal/", headers={"Host": "sleepy.payfacile.localhost"})
+    response = await client.get("/portal/login", headers={"Host": "sleepy.payfacile.localhost"})
     assert response.status_code == 503
     assert "Sleepy Shop is not available" in await response.get_data(as_text=True)
 
@@ -115,7 +115,7 @@ async def test_custom_domain_serves_from_verified_on(
 ) -> None:
     store = await make_store("acme", name="Acme Coffee")
     await make_domain(store, "shop.acme.test", status)
-    response = await client.get("/portal/", headers={"Host": "Shop.Acme.Test"})
+    response = await client.get("/portal/login", headers={"Host": "Shop.Acme.Test"})
     assert response.status_code == (200 if serves else 404)
     assert ("Acme Coffee" in await response.get_data(as_text=True)) is serves
 
@@ -126,7 +126,7 @@ async def test_active_primary_domain_takes_over_the_subdomain(client: Client) ->
     response = await client.get("/portal/?tab=orders", headers={"Host": "acme.payfacile.localhost"})
     assert response.status_code == 301
     assert response.headers["Location"] == "https://shop.acme.test/portal/?tab=orders"
-    on_domain = await client.get("/portal/", headers={"Host": "shop.acme.test"})
+    on_domain = await client.get("/portal/login", headers={"Host": "shop.acme.test"})
     assert on_domain.status_code == 200
 
 
@@ -135,7 +135,7 @@ async def test_a_verified_but_not_active_primary_does_not_redirect(
 ) -> None:
     store = await make_store("acme")
     await make_domain(store, "shop.acme.test", DomainStatus.VERIFIED, is_primary=True)
-    response = await client.get("/portal/", headers={"Host": "acme.payfacile.localhost"})
+    response = await client.get("/portal/login", headers={"Host": "acme.payfacile.localhost"})
     assert response.status_code == 200
 
 
@@ -150,7 +150,7 @@ async def test_new_store_replaces_a_cached_no_store_here(
     client: Client, services: Platform
 ) -> None:
     headers = {"Host": "late.payfacile.localhost"}
-    assert (await client.get("/portal/", headers=headers)).status_code == 404
+    assert (await client.get("/portal/login", headers=headers)).status_code == 404
     await service.create_store(
         settings=services.settings,
         hosts=services.hosts,
@@ -158,7 +158,7 @@ async def test_new_store_replaces_a_cached_no_store_here(
         slug="late",
         owner_email="owner@late.example.com",
     )
-    assert (await client.get("/portal/", headers=headers)).status_code == 200
+    assert (await client.get("/portal/login", headers=headers)).status_code == 200
 
 
 async def test_suspension_through_the_service_is_seen_at_once(
@@ -166,17 +166,17 @@ async def test_suspension_through_the_service_is_seen_at_once(
 ) -> None:
     store = await make_store("acme")
     headers = {"Host": "acme.payfacile.localhost"}
-    assert (await client.get("/portal/", headers=headers)).status_code == 200
+    assert (await client.get("/portal/login", headers=headers)).status_code == 200
     await service.set_status(store, StoreStatus.SUSPENDED, hosts=services.hosts)
-    assert (await client.get("/portal/", headers=headers)).status_code == 503
+    assert (await client.get("/portal/login", headers=headers)).status_code == 503
     await service.set_status(store, StoreStatus.ACTIVE, hosts=services.hosts)
-    assert (await client.get("/portal/", headers=headers)).status_code == 200
+    assert (await client.get("/portal/login", headers=headers)).status_code == 200
 
 
 @pytest.mark.parametrize("host", ["nope.payfacile.localhost", "sleepy.payfacile.localhost"])
 async def test_error_pages_are_styled_on_any_host(client: Client, host: str) -> None:
     await make_store("sleepy", status=StoreStatus.SUSPENDED)
-    page = await (await client.get("/portal/", headers={"Host": host})).get_data(as_text=True)
+    page = await (await client.get("/portal/login", headers={"Host": host})).get_data(as_text=True)
     assert 'href="/static/app.css"' in page
     css = await client.get("/static/app.css", headers={"Host": host})
     assert css.status_code == 200

@@ -76,7 +76,7 @@ async def test_a_french_store_emails_in_french(database: Settings) -> None:
 
 async def test_a_french_store_page_is_in_french(client: Client) -> None:
     await make_store("boutique", name="La Boutique", locale="fr_FR")
-    response = await client.get("/portal/", headers={"Host": "boutique.payfacile.localhost"})
+    response = await client.get("/portal/login", headers={"Host": "boutique.payfacile.localhost"})
     page = await response.get_data(as_text=True)
     assert '<html lang="fr">' in page
     assert "Téléchargez chaque facture en PDF" in page

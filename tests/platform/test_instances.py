@@ -31,7 +31,7 @@ def free_port() -> int:
         return port
 
 
-def status(port: int, host: str, path: str = "/portal/") -> int:
+def status(port: int, host: str, path: str = "/portal/login") -> int:
     request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Host": host})
     try:
         with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - loopback

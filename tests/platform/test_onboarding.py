@@ -171,12 +171,12 @@ async def test_suspend_and_reactivate_ask_for_confirmation(
     done = await post(client, "/admin/stores/acme/suspend", {})
     assert done.status_code == 303
     assert (await Store.get(slug="acme")).status == StoreStatus.SUSPENDED
-    portal = await client.get("/portal/", headers={"Host": "acme.payfacile.localhost"})
+    portal = await client.get("/portal/login", headers={"Host": "acme.payfacile.localhost"})
     assert portal.status_code == 503
 
     await post(client, "/admin/stores/acme/reactivate", {})
     assert (await Store.get(slug="acme")).status == StoreStatus.ACTIVE
-    portal = await client.get("/portal/", headers={"Host": "acme.payfacile.localhost"})
+    portal = await client.get("/portal/login", headers={"Host": "acme.payfacile.localhost"})
     assert portal.status_code == 200
 
 

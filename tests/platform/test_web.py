@@ -47,14 +47,14 @@ def cookies_set(response: Response) -> dict[str, dict[str, str]]:
     return found
 
 
-async def open_page(client: Client, host: str = STORE_HOST, path: str = "/portal/") -> str:
+async def open_page(client: Client, host: str = STORE_HOST, path: str = "/portal/login") -> str:
     """GET a page like a browser would (the CSRF cookie lands in the client's jar)."""
     response = await client.get(path, headers={"Host": host})
     assert response.status_code == 200
     return await response.get_data(as_text=True)
 
 
-async def form_token(client: Client, host: str = STORE_HOST, path: str = "/portal/") -> str:
+async def form_token(client: Client, host: str = STORE_HOST, path: str = "/portal/login") -> str:
     match = CSRF_INPUT.search(await open_page(client, host, path))
     assert match is not None, "the page has no CSRF field"
     return match.group(1)
@@ -86,7 +86,7 @@ async def error_of(response: Response) -> dict[str, str]:
 # Security headers
 
 
-@pytest.mark.parametrize(("host", "path"), [(STORE_HOST, "/portal/"), (CENTRAL_HOST, "/")])
+@pytest.mark.parametrize(("host", "path"), [(STORE_HOST, "/portal/login"), (CENTRAL_HOST, "/")])
 async def test_html_pages_carry_the_security_headers(client: Client, host: str, path: str) -> None:
     await make_store("acme")
     response = await client.get(path, headers={"Host": host})
@@ -134,7 +134,7 @@ async def test_production_adds_hsts_and_host_only_secure_cookies(
     async with serving(production) as app:
         await make_store("acme")
         client = app.test_client()
-        response = await client.get("/portal/", headers={"Host": STORE_HOST}, scheme="https")
+        response = await client.get("/portal/login", headers={"Host": STORE_HOST}, scheme="https")
         assert response.status_code == 200
         assert response.headers["Strict-Transport-Security"].startswith("max-age=")
         cookies = cookies_set(response)
@@ -352,10 +352,10 @@ async def test_a_wrong_method_is_a_405_once_csrf_passes(client: Client) -> None:
     await make_store("acme")
     token = await form_token(client)
     # CSRF runs before routing: an unsafe method without a token is refused first.
-    unproven = await client.put("/portal/", headers={"Host": STORE_HOST})
+    unproven = await client.put("/portal/login", headers={"Host": STORE_HOST})
     assert unproven.status_code == 403
     response = await client.put(
-        "/portal/",
+        "/portal/login",
         headers={"Host": STORE_HOST, "X-CSRF-Token": token, "Accept": "application/json"},
     )
     assert response.status_code == 405
@@ -389,7 +389,7 @@ NASTY_HOSTS = [
 ]
 NASTY_PATHS = [
     "/" + "a" * 20_000,
-    "/portal/" + "é" * 2_000,
+    "/portal/login" + "é" * 2_000,
     "/%00",
     "/portal/%00",
     "/portal/%ff%fe",
@@ -419,7 +419,9 @@ async def status_as_served(app: Quart, path: str, headers: dict[str, str]) -> in
 async def test_nasty_hosts_are_a_4xx_never_a_500(app: Quart) -> None:
     await make_store("acme")
     answers = {
-        (host, accept): await status_as_served(app, "/portal/", {"Host": host, "Accept": accept})
+        (host, accept): await status_as_served(
+            app, "/portal/login", {"Host": host, "Accept": accept}
+        )
         for host in NASTY_HOSTS
         for accept in ("text/html", "application/json")
     }
@@ -433,9 +435,9 @@ async def test_hosts_idna_refuses_are_a_400_not_a_500(app: Quart, host: str) -> 
     """Werkzeug binds its URL adapter to the Host before any of our code runs, and raised
     outside every error handler on these (Uvicorn answered 500)."""
     await make_store("acme")
-    assert await status_as_served(app, "/portal/", {"Host": host}) == 400
+    assert await status_as_served(app, "/portal/login", {"Host": host}) == 400
     response = await app.test_client(use_cookies=False).get(
-        "/portal/", headers={"Host": host, "Accept": "application/json"}
+        "/portal/login", headers={"Host": host, "Accept": "application/json"}
     )
     assert (await error_of(response))["code"] == "bad_host"
 

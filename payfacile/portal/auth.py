@@ -1,0 +1,222 @@
+"""How buyers get into a store's portal: password, emailed sign-in link, invitation, reset,
+and changing their email or password.
+
+Buyer accounts are per store: every lookup goes through the store's scope, and every token
+names the store that issued it, so a link or a cookie from one store does nothing at another.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from babel.dates import format_datetime
+from tortoise.transactions import in_transaction
+
+from payfacile.platform import tokens
+from payfacile.platform.accounts import Account, authenticate
+from payfacile.platform.config import Settings
+from payfacile.platform.errors import Conflict, InvalidInput, NotFound
+from payfacile.platform.i18n import language_of
+from payfacile.platform.mail import queue_email
+from payfacile.platform.models import SessionKind, TokenPurpose
+from payfacile.platform.passwords import check_new_password, hash_password, verify_password
+from payfacile.platform.ratelimit import RateLimiter
+from payfacile.platform.urls import store_url
+from payfacile.portal.models import Customer
+from payfacile.tenants.models import Store
+from payfacile.tenants.scope import scoped
+from payfacile.tenants.service import normalise_email
+
+LINK_REQUESTS = "5/hour"
+LINK_PATHS = {
+    TokenPurpose.INVITATION: "/portal/invitation/",
+    TokenPurpose.SIGN_IN: "/portal/sign-in/",
+    TokenPurpose.PASSWORD_RESET: "/portal/reset-password/",
+    TokenPurpose.EMAIL_CHANGE: "/portal/email/",
+}
+TEMPLATES = {
+    TokenPurpose.INVITATION: "portal_invitation",
+    TokenPurpose.SIGN_IN: "portal_sign_in",
+    TokenPurpose.PASSWORD_RESET: "portal_password_reset",
+    TokenPurpose.EMAIL_CHANGE: "portal_email_change",
+}
+
+
+@dataclass(frozen=True)
+class Buyers:
+    """One store's buyer accounts, as a `Directory` for sign-in and set-password."""
+
+    store: Store
+    kind: SessionKind = SessionKind.BUYER
+
+    @property
+    def store_id(self) -> int:
+        return self.store.id
+
+    async def find(self, email: str) -> Customer | None:
+        email = email.strip().lower()
+        return await scoped(self.store).query(Customer).get_or_none(email=email)
+
+    async def get(self, account_id: int) -> Customer | None:
+        return await scoped(self.store).query(Customer).get_or_none(id=account_id)
+
+    async def save_password(self, account_id: int, password_hash: str) -> None:
+        buyers = scoped(self.store).query(Customer).filter(id=account_id)
+        await buyers.update(password_hash=password_hash)
+        await buyers.filter(activated_at=None).update(activated_at=datetime.now(UTC))
+
+
+def _language(store: Store, customer: Customer) -> str:
+    return language_of(customer.language or store.locale)
+
+
+async def send_link(
+    settings: Settings,
+    store: Store,
+    customer: Customer,
+    purpose: TokenPurpose,
+    *,
+    to: str | None = None,
+    payload: dict[str, Any] | None = None,
+) -> str:
+    """Email `customer` a single-use link for `purpose`; returns it. Older links of the same
+    purpose stop working. Call inside the transaction of the event that causes it."""
+    raw, token = await tokens.issue(
+        purpose=purpose,
+        subject_kind=SessionKind.BUYER,
+        subject_id=customer.id,
+        store_id=store.id,
+        payload=payload,
+    )
+    link = await store_url(settings, store, LINK_PATHS[purpose] + raw)
+    language = _language(store, customer)
+    await queue_email(
+        settings,
+        to=to or customer.email,
+        template=TEMPLATES[purpose],
+        context={
+            "url": link,
+            "name": customer.name,
+            "expires": format_datetime(
+                token.expires_at, format="d MMMM y, HH:mm 'UTC'", locale=language
+            ),
+            "portal_url": await store_url(settings, store, "/portal/"),
+        },
+        store=store,
+        language=language,
+    )
+    return link
+
+
+async def invite(settings: Settings, store: Store, email: str) -> str:
+    """ "Invite to portal": a link to choose a password (7 days), emailed to the customer."""
+    customer = await Buyers(store).find(normalise_email(email))
+    if customer is None:
+        raise NotFound(f"{store.name} has no customer with the email {email}.")
+    async with in_transaction():
+        link = await send_link(settings, store, customer, TokenPurpose.INVITATION)
+        await scoped(store).update(customer, invited_at=datetime.now(UTC))
+    return link
+
+
+async def email_a_link(
+    settings: Settings,
+    limiter: RateLimiter,
+    store: Store,
+    email: str,
+    purpose: TokenPurpose,
+    *,
+    client: str,
+) -> None:
+    """Email a sign-in or reset link if the address is a buyer of this store; otherwise do
+    nothing, visibly the same."""
+    email = email.strip().lower()
+    await limiter.hit(LINK_REQUESTS, "portal-link", str(store.id), client)
+    await limiter.hit(LINK_REQUESTS, "portal-link-account", str(store.id), email)
+    customer = await Buyers(store).find(email)
+    if customer is None:
+        return
+    async with in_transaction():
+        await send_link(settings, store, customer, purpose)
+
+
+async def sign_in(
+    limiter: RateLimiter, store: Store, email: str, password: str, *, client: str
+) -> Account:
+    return await authenticate(limiter, Buyers(store), email, password, client=client)
+
+
+async def check_link(store: Store, raw: str, purpose: TokenPurpose) -> Customer:
+    """The buyer a still-usable link of this store is for (the link is not used up)."""
+    token = await tokens.peek(
+        raw, purpose=purpose, subject_kind=SessionKind.BUYER, store_id=store.id
+    )
+    customer = await Buyers(store).get(token.subject_id)
+    if customer is None:
+        raise tokens.TokenUnusable("This link is not valid.", reason="unknown")
+    return customer
+
+
+async def use_sign_in_link(store: Store, raw: str) -> Customer:
+    customer = await check_link(store, raw, TokenPurpose.SIGN_IN)
+    await tokens.consume(
+        raw, purpose=TokenPurpose.SIGN_IN, subject_kind=SessionKind.BUYER, store_id=store.id
+    )
+    return customer
+
+
+async def change_password(
+    store: Store, customer: Customer, *, current: str, password: str, confirm: str
+) -> None:
+    if customer.password_hash and not await verify_password(customer.password_hash, current):
+        raise InvalidInput("Your current password is not right.", field="current")
+    check_new_password(password, confirm, email=customer.email)
+    hashed = await hash_password(password)
+    await Buyers(store).save_password(customer.id, hashed)
+    customer.password_hash = hashed
+
+
+async def request_email_change(
+    settings: Settings, store: Store, customer: Customer, *, new_email: str, password: str
+) -> str:
+    """Send a confirmation link to the new address; nothing changes until it is followed."""
+    if customer.password_hash and not await verify_password(customer.password_hash, password):
+        raise InvalidInput("Your password is not right.", field="password")
+    new_email = normalise_email(new_email, field="new_email")
+    if new_email == customer.email:
+        raise InvalidInput("This is already your email address.", field="new_email")
+    if await Buyers(store).find(new_email) is not None:
+        raise Conflict("Another account of this store uses that address.", field="new_email")
+    async with in_transaction():
+        await scoped(store).update(customer, pending_email=new_email)
+        return await send_link(
+            settings,
+            store,
+            customer,
+            TokenPurpose.EMAIL_CHANGE,
+            to=new_email,
+            payload={"email": new_email},
+        )
+
+
+async def confirm_email_change(store: Store, raw: str) -> Customer:
+    token = await tokens.peek(
+        raw, purpose=TokenPurpose.EMAIL_CHANGE, subject_kind=SessionKind.BUYER, store_id=store.id
+    )
+    customer = await Buyers(store).get(token.subject_id)
+    new_email = str((token.payload or {}).get("email", ""))
+    if customer is None or not new_email:
+        raise tokens.TokenUnusable("This link is not valid.", reason="unknown")
+    if await Buyers(store).find(new_email) is not None:
+        raise Conflict("Another account of this store now uses that address.")
+    async with in_transaction():
+        await tokens.consume(
+            raw,
+            purpose=TokenPurpose.EMAIL_CHANGE,
+            subject_kind=SessionKind.BUYER,
+            store_id=store.id,
+        )
+        await scoped(store).update(customer, email=new_email, pending_email="")
+    return customer
