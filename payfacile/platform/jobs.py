@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF = timedelta(hours=6)
 CONTEXT: Context = TaskiqDepends()  # taskiq injects the running task's context here
 TASK_NAME = "payfacile.run_job"
+SCAN_BATCH = 200
 
 
 @dataclass(frozen=True)
@@ -187,12 +188,14 @@ async def scheduler_loop(kick: Kick, settings: Settings) -> None:
     """Scan for due work every `SCHEDULER_INTERVAL` seconds until cancelled."""
     while True:
         try:
-            await dispatch_due(kick)
+            kicked = await dispatch_due(kick, batch=SCAN_BATCH)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("scheduler scan failed; trying again")
-        await asyncio.sleep(settings.scheduler_interval)
+            kicked = 0
+        if kicked < SCAN_BATCH:  # a full batch means more is due: scan again at once
+            await asyncio.sleep(settings.scheduler_interval)
 
 
 class Background:

@@ -138,6 +138,8 @@ class Mailer:
             "port": url.port or (465 if implicit_tls else 25),
             "use_tls": implicit_tls,
             "timeout": self.settings.smtp_timeout,
+            # Named here: aiosmtplib would otherwise ask reverse DNS (getfqdn) per connection.
+            "local_hostname": self.settings.platform_domain,
         }
         if url.username:
             options["username"] = unquote(url.username)

@@ -20,8 +20,11 @@ from payfacile.platform.views import safe_next
 from payfacile.portal import auth
 from payfacile.portal.models import (
     Customer,
+    Invoice,
     Order,
+    OrderLine,
     OrderStatus,
+    Payment,
     PaymentMethod,
     Subscription,
     SubscriptionStatus,
@@ -346,3 +349,16 @@ async def confirm_email(token: str) -> ResponseReturnValue:
         return await _page("portal/link_problem.html", status=409, message=error.message)
     target = "/portal/account?done=email" if g.customer else "/portal/login"
     return redirect(target, 303)
+
+
+@blueprint.get("/orders/<number>")
+async def order(number: str) -> ResponseReturnValue:
+    """One order of the signed-in buyer: another buyer's or store's is a 404."""
+    scope = scoped(g.store)
+    found = await scope.get(Order, number=number[:32], customer_id=g.customer.id)
+    lines = await scope.query(OrderLine).filter(order_id=found.id).order_by("id")
+    payments = await scope.query(Payment).filter(order_id=found.id).order_by("created_at")
+    invoices = await scope.query(Invoice).filter(order_id=found.id).order_by("issued_at")
+    return await _page(
+        "portal/order.html", order=found, lines=lines, payments=payments, invoices=invoices
+    )
