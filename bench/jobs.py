@@ -53,7 +53,7 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import asyncpg  # noqa: E402
+import asyncpg  # type: ignore[import-untyped]  # noqa: E402
 import redis.asyncio as aioredis  # noqa: E402
 from aiosmtpd.controller import Controller  # noqa: E402
 from aiosmtpd.smtp import SMTP, Envelope, Session  # noqa: E402
@@ -75,7 +75,12 @@ SPACING_SECONDS = 0.3  # latency samples are queued 0–300 ms apart
 STOP_TIMEOUT_SECONDS = 15.0
 CONNECT_TIMEOUT_SECONDS = 10.0
 
-log = logging.getLogger("bench.jobs")
+
+class QuietReceiverStop(logging.Filter):
+    """Drop the warning taskiq's receiver logs each time `Background.stop` cancels it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "listenig task was cancelled" not in record.getMessage()
 
 
 class BenchError(RuntimeError):
@@ -336,8 +341,10 @@ async def throughput(base: Settings, *, smtp: bool, interval: float, emails: int
         started = datetime.now(UTC)
         async with running(settings):
             await wait_until_done(first_id, last_id, inbox, within=30 + emails * 0.2)
-            done_ats = await OutboxEmail.filter(id__gte=first_id, id__lte=last_id).values_list(
-                "done_at", flat=True
+            done_ats: list[object] = list(
+                await OutboxEmail.filter(id__gte=first_id, id__lte=last_id).values_list(
+                    "done_at", flat=True
+                )
             )
             finished = max(at for at in done_ats if isinstance(at, datetime))
             if inbox is not None:
@@ -520,6 +527,7 @@ async def run(args: argparse.Namespace) -> int:
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
     print()
+    print(f"load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     print("every email received exactly once" if ok else "SOME EMAILS WERE NOT RECEIVED ONCE")
     return 0 if ok else 1
 
@@ -539,6 +547,7 @@ def main() -> int:
     if args.redis:
         require_loopback(args.redis, "--redis")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("taskiq.receiver").addFilter(QuietReceiverStop())
     return asyncio.run(run(args))
 
 
