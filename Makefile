@@ -10,6 +10,9 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 PYTEST_WORKERS ?= 2
+# The browser tests' npm packages (axe-core), reinstalled when package-lock.json changes.
+E2E := tests/e2e
+E2E_STAMP := $(E2E)/node_modules/.installed-$(shell cksum $(E2E)/package-lock.json | cut -d' ' -f1)
 
 .PHONY: run test test-sqlite test-postgres lint format bench install clean messages
 
@@ -20,6 +23,10 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 install: $(STAMP)
+
+$(E2E_STAMP): $(E2E)/package-lock.json
+	npm ci --prefix $(E2E) --no-audit --no-fund
+	@touch $(E2E_STAMP)
 
 run: $(STAMP)
 	$(BIN)/payfacile migrate
@@ -33,8 +40,8 @@ test-sqlite: $(STAMP)
 	env -u PAYFACILE_TEST_DATABASE_URL -u PAYFACILE_TEST_REDIS_URL \
 	  $(BIN)/python -m pytest -n $(PYTEST_WORKERS) -p no:cacheprovider
 
-test-postgres: $(STAMP)
-	@echo "== tests on PostgreSQL + Redis"
+test-postgres: $(STAMP) $(E2E_STAMP)
+	@echo "== tests on PostgreSQL + Redis (and the browser tests in tests/e2e)"
 	PAYFACILE_TEST_DATABASE_URL=$(TEST_DATABASE_URL) PAYFACILE_TEST_REDIS_URL=$(TEST_REDIS_URL) \
 	  $(BIN)/python -m pytest -n $(PYTEST_WORKERS) -p no:cacheprovider
 
