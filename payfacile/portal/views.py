@@ -124,7 +124,7 @@ async def login() -> ResponseReturnValue:
 async def email_link() -> ResponseReturnValue:
     """Email a sign-in link (15 minutes): the way in for a buyer with no password yet."""
     form = await _form()
-    email = form.get("email", "").strip()[:254]
+    email = form.get("link_email", "").strip()[:254]
     if "@" not in email:
         return await _page(
             "portal/login.html",

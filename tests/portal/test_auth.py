@@ -172,7 +172,7 @@ async def test_a_newer_invitation_voids_the_older(client: Client, settings: Sett
 
 async def test_sign_in_link_needs_a_click_and_works_once(client: Client) -> None:
     await acme_with_buyer(password=None)
-    sent = await post(client, "/portal/login/link", {"email": "camille@example.com"})
+    sent = await post(client, "/portal/login/link", {"link_email": "camille@example.com"})
     assert sent.status_code == 200
     assert "Check your inbox" in await sent.get_data(as_text=True)
     path = link_path((await latest_email("camille@example.com")).text_body)
@@ -193,7 +193,7 @@ async def test_sign_in_link_needs_a_click_and_works_once(client: Client) -> None
 
 async def test_sign_in_links_expire_after_15_minutes(client: Client) -> None:
     await acme_with_buyer(password=None)
-    await post(client, "/portal/login/link", {"email": "camille@example.com"})
+    await post(client, "/portal/login/link", {"link_email": "camille@example.com"})
     token = await Token.get(purpose="sign_in")
     assert timedelta(minutes=14) < token.expires_at - datetime.now(UTC) <= timedelta(minutes=15)
     path = link_path((await latest_email("camille@example.com")).text_body)
@@ -207,7 +207,7 @@ async def test_a_link_from_one_store_does_nothing_at_another(client: Client) -> 
     await acme_with_buyer(password=None)
     other = await make_store("other", name="Other Shop")
     await make_customer(other, "camille@example.com")
-    await post(client, "/portal/login/link", {"email": "camille@example.com"})
+    await post(client, "/portal/login/link", {"link_email": "camille@example.com"})
     path = link_path((await latest_email("camille@example.com")).text_body)
     elsewhere = await client.get(path, headers=OTHER)
     assert elsewhere.status_code == 410
@@ -219,8 +219,8 @@ async def test_a_link_from_one_store_does_nothing_at_another(client: Client) -> 
 
 async def test_unknown_addresses_get_the_same_answer_and_no_email(client: Client) -> None:
     await acme_with_buyer()
-    known = await post(client, "/portal/login/link", {"email": "camille@example.com"})
-    unknown = await post(client, "/portal/login/link", {"email": "ghost@example.com"})
+    known = await post(client, "/portal/login/link", {"link_email": "camille@example.com"})
+    unknown = await post(client, "/portal/login/link", {"link_email": "ghost@example.com"})
     texts = [
         (await r.get_data(as_text=True)).replace("camille", "X").replace("ghost", "X")
         for r in (known, unknown)
@@ -413,3 +413,11 @@ async def test_an_order_page_is_only_for_its_buyer(client: Client) -> None:
     assert "€25.99" in await mine.get_data(as_text=True)
     for number in ("1002", "1003", "9999"):
         assert (await client.get(f"/portal/orders/{number}", headers=ACME)).status_code == 404
+
+
+async def test_a_bad_address_for_a_link_gets_a_message_by_the_field(client: Client) -> None:
+    await acme_with_buyer()
+    response = await post(client, "/portal/login/link", {"link_email": "nope"})
+    assert response.status_code == 422
+    assert 'id="link_email-error"' in await response.get_data(as_text=True)
+    assert not await Token.all().exists()
