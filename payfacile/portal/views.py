@@ -14,6 +14,7 @@ from payfacile.platform.account_views import start_session
 from payfacile.platform.accounts import set_password
 from payfacile.platform.app import platform
 from payfacile.platform.errors import Conflict, InvalidInput, NotFound
+from payfacile.platform.i18n import LANGUAGE_COOKIE, LANGUAGES
 from payfacile.platform.models import SessionKind, TokenPurpose
 from payfacile.platform.security import client_address
 from payfacile.platform.views import safe_next
@@ -57,6 +58,8 @@ async def portal_request() -> ResponseReturnValue | None:
         query = f"?{request.query_string.decode()}" if request.query_string else ""
         return redirect(f"https://{site.primary_domain}{request.path}{query}", 301)
     g.customer = await _signed_in_customer()
+    if g.customer is not None:
+        await _keep_language(g.customer)
     if g.customer is None and request.endpoint not in PUBLIC_ENDPOINTS:
         target = request.full_path.rstrip("?")
         if request.method != "GET":
@@ -70,6 +73,16 @@ async def _signed_in_customer() -> Customer | None:
     if session is None or session.kind != SessionKind.BUYER:
         return None
     return await scoped(g.store).query(Customer).get_or_none(id=session.subject_id)
+
+
+async def _keep_language(customer: Customer) -> None:
+    """The buyer's language follows their account: a choice made in one browser is kept for
+    the next, and emails to them use it."""
+    chosen = request.cookies.get(LANGUAGE_COOKIE, "")
+    if chosen in LANGUAGES and chosen != customer.language:
+        await scoped(g.store).update(customer, language=chosen)
+    elif not chosen and customer.language in LANGUAGES:
+        g.locale = customer.language
 
 
 async def _start_session(response: BaseResponse, customer_id: int) -> None:

@@ -421,3 +421,18 @@ async def test_a_bad_address_for_a_link_gets_a_message_by_the_field(client: Clie
     assert response.status_code == 422
     assert 'id="link_email-error"' in await response.get_data(as_text=True)
     assert not await Token.all().exists()
+
+
+async def test_the_language_choice_follows_the_buyers_account(client: Client, app: Quart) -> None:
+    store, buyer = await acme_with_buyer()
+    await sign_in(client)
+    switched = await post(
+        client, "/language", {"language": "fr", "next": "/portal/"}, page="/portal/"
+    )
+    assert switched.status_code == 303
+    await client.get("/portal/", headers=ACME)
+    assert (await scoped(store).get(Customer, id=buyer.id)).language == "fr"
+    other_browser = app.test_client()  # no language cookie there
+    await sign_in(other_browser)
+    home = await (await other_browser.get("/portal/", headers=ACME)).get_data(as_text=True)
+    assert '<html lang="fr">' in home
