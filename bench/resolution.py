@@ -524,7 +524,7 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
 
     floor = Target("(1) plain Quart route", BARE_PATH, STORE_HOST, expect_body=BARE_BODY)
     bare = Target("(2) PayFacile bare route", BARE_PATH, STORE_HOST, expect_body=BARE_BODY)
-    page = Target("(3) demo store /portal/", "/portal/", STORE_HOST)
+    page = Target("(3) demo store /portal/login", "/portal/login", STORE_HOST)
     busy_before = cpu_busy()
     results: list[Result] = []
     print("Measuring:", flush=True)
