@@ -26,19 +26,27 @@ def payfacile(
     )
 
 
-def test_store_lifecycle_from_the_cli(settings: Settings) -> None:
+def create_store(
+    settings: Settings, slug: str, *, name: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`payfacile stores create` for `slug`, owned by owner@{slug}.example.com; must succeed."""
     created = payfacile(
         settings,
         "stores",
         "create",
         "--name",
-        "Acme Coffee",
+        name or f"{slug.title()} Shop",
         "--slug",
-        "acme",
+        slug,
         "--owner-email",
-        "owner@acme.example.com",
+        f"owner@{slug}.example.com",
     )
     assert created.returncode == 0, created.stderr
+    return created
+
+
+def test_store_lifecycle_from_the_cli(settings: Settings) -> None:
+    created = create_store(settings, "acme", name="Acme Coffee")
     assert "http://acme.payfacile.localhost:8000/portal/" in created.stdout
 
     listed = payfacile(settings, "stores", "list")

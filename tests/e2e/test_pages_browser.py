@@ -9,7 +9,7 @@ from playwright.async_api import Browser, Page, expect
 
 from payfacile.platform.config import Settings
 from tests.e2e.conftest import check_accessibility, mobile_context
-from tests.test_cli import payfacile
+from tests.test_cli import create_store, payfacile
 
 
 def store_url(port: int, slug: str, path: str = "/portal/") -> str:
@@ -21,18 +21,7 @@ def central_url(port: int, path: str) -> str:
 
 
 def create_acme(settings: Settings) -> None:
-    created = payfacile(
-        settings,
-        "stores",
-        "create",
-        "--name",
-        "Acme Coffee",
-        "--slug",
-        "acme",
-        "--owner-email",
-        "owner@acme.example.com",
-    )
-    assert created.returncode == 0, created.stderr
+    create_store(settings, "acme", name="Acme Coffee")
 
 
 async def open_ok(page: Page, url: str) -> None:

@@ -21,7 +21,7 @@ from payfacile.platform.hosts import LOCAL_TTL_WITH_REDIS_SECONDS, HostResolver
 from payfacile.tenants.models import DomainStatus, Store
 from tests.conftest import TEST_REDIS_URL, run_sync, settings_env
 from tests.factories import make_domain
-from tests.test_cli import payfacile
+from tests.test_cli import create_store, payfacile
 
 
 def free_port() -> int:
@@ -89,21 +89,6 @@ def wait_for(check: object, *, within: float) -> float:
             return time.monotonic() - start
         time.sleep(0.02)
     pytest.fail(f"not seen within {within} s")
-
-
-def create_store(settings: Settings, slug: str) -> None:
-    result = payfacile(
-        settings,
-        "stores",
-        "create",
-        "--name",
-        f"{slug.title()} Shop",
-        "--slug",
-        slug,
-        "--owner-email",
-        f"owner@{slug}.example.com",
-    )
-    assert result.returncode == 0, result.stderr
 
 
 async def _connect_domain(settings: Settings, slug: str, hostname: str) -> None:
