@@ -62,7 +62,8 @@ clean:
 
 # Extract every translatable string and merge it into the catalogs (then translate the new ones).
 messages: $(STAMP)
-	$(BIN)/pybabel extract -F babel.cfg -k _ -k gettext -k ngettext:1,2 --no-location \
+	@mkdir -p var
+	$(BIN)/pybabel extract -F babel.cfg -k _ -k _l -k gettext -k ngettext:1,2 --no-location \
 	  --omit-header -o var/messages.pot .
-	$(BIN)/pybabel update -i var/messages.pot -d payfacile/translations --no-location \
-	  --omit-header --width 100
+	$(BIN)/pybabel update -i var/messages.pot -d payfacile/translations \
+	  --width 100

@@ -18,6 +18,7 @@ from payfacile.platform.errors import InvalidInput, NotFound
 from payfacile.platform.models import SessionKind, TokenPurpose
 from payfacile.platform.security import client_address
 from payfacile.platform.sessions import SignedIn
+from payfacile.platform.text import Message, _l
 from payfacile.platform.views import safe_next
 
 
@@ -26,13 +27,13 @@ class AccountPages:
     kind: SessionKind
     login: str  # path of the sign-in page
     home: str  # where a signed-in person lands
-    heading: str
+    heading: Message
 
 
 async def require_central() -> None:
     """Account pages live on the central host only (a blueprint's `before_request`)."""
     if g.site is None or g.site.kind != "central":
-        raise NotFound("There is nothing at this address.")
+        raise NotFound(_l("There is nothing at this address."))
 
 
 def signed_in(kind: SessionKind) -> SignedIn | None:
@@ -76,7 +77,7 @@ def register_account_routes(blueprint: Blueprint, pages: AccountPages, *, prefix
         next_path = safe_next(request.args.get("next"), default=pages.home)
         if signed_in(pages.kind) and request.method == "GET":
             return redirect(next_path, 303)
-        errors: dict[str, str] = {}
+        errors: dict[str, Message] = {}
         email = ""
         if request.method == "POST":
             form = await request.form
@@ -121,13 +122,13 @@ def register_account_routes(blueprint: Blueprint, pages: AccountPages, *, prefix
 
     @blueprint.route("/forgot-password", methods=["GET", "POST"])
     async def forgot_password() -> ResponseReturnValue:
-        errors: dict[str, str] = {}
+        errors: dict[str, Message] = {}
         email, sent = "", False
         if request.method == "POST":
             form = await request.form
             email = form.get("email", "").strip()[:254]
             if "@" not in email:
-                errors["email"] = "Enter the email address of your account."
+                errors["email"] = _l("Enter the email address of your account.")
             else:
                 services = platform()
                 await accounts.request_password_reset(
@@ -147,7 +148,7 @@ def register_account_routes(blueprint: Blueprint, pages: AccountPages, *, prefix
         _register_set_password(blueprint, pages, path, invitation=invitation, forgot=forgot_url)
 
 
-_MESSAGES = {"password-set": "Your password is saved. You are signed in."}
+_MESSAGES = {"password-set": _l("Your password is saved. You are signed in.")}
 
 
 def _register_set_password(
@@ -168,8 +169,8 @@ def _register_set_password(
             return body, error.status
         account = await accounts.get(pages.kind, found.subject_id)
         if account is None:
-            raise NotFound("This account no longer exists.")
-        errors: dict[str, str] = {}
+            raise NotFound(_l("This account no longer exists."))
+        errors: dict[str, Message] = {}
         if request.method == "POST":
             form = await request.form
             try:
@@ -187,7 +188,7 @@ def _register_set_password(
                 response = redirect(pages.home, 303)
                 await start_session(response, pages.kind, account.id)
                 return response
-        heading = "Choose your password" if invitation else "Choose a new password"
+        heading = _l("Choose your password") if invitation else _l("Choose a new password")
         body = await render_template(
             "account/set_password.html", heading=heading, email=account.email, errors=errors
         )

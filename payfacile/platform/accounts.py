@@ -20,6 +20,7 @@ from payfacile.platform.mail import queue_email
 from payfacile.platform.models import PlatformAdmin, SessionKind, TokenPurpose
 from payfacile.platform.passwords import check_new_password, hash_password, verify_password
 from payfacile.platform.ratelimit import RateLimiter
+from payfacile.platform.text import _l
 from payfacile.platform.urls import central_url
 from payfacile.tenants.models import MerchantUser, Store
 
@@ -169,7 +170,7 @@ async def set_password(
     token = await tokens.peek(raw_token, purpose=purpose, subject_kind=kind, store_id=store_id)
     account = await directory.get(token.subject_id)
     if account is None:
-        raise tokens.TokenUnusable("This link is not valid.", reason="unknown")
+        raise tokens.TokenUnusable(_l("This link is not valid."), reason="unknown")
     check_new_password(password, confirm, email=account.email)
     hashed = await hash_password(password)
     async with in_transaction():
@@ -197,4 +198,4 @@ async def authenticate(
         return account
     await limiter.hit(SIGN_IN_FAILURES, "sign-in-client", realm, client)
     await limiter.hit(SIGN_IN_FAILURES, "sign-in-account", realm, email)
-    raise InvalidInput("That email and password do not match an account.", field="email")
+    raise InvalidInput(_l("That email and password do not match an account."), field="email")

@@ -15,21 +15,22 @@ from payfacile.platform.account_views import (
 from payfacile.platform.app import platform
 from payfacile.platform.errors import Conflict, InvalidInput
 from payfacile.platform.models import SessionKind
+from payfacile.platform.text import Message, _l
 from payfacile.tenants import service
 from payfacile.tenants.models import StoreStatus
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
 PAGES = AccountPages(
-    kind=SessionKind.ADMIN, login="/admin/login", home="/admin/", heading="Platform admin"
+    kind=SessionKind.ADMIN, login="/admin/login", home="/admin/", heading=_l("Platform admin")
 )
 blueprint.before_request(require_central)
 register_account_routes(blueprint, PAGES, prefix="/admin")
 
 NOTICES = {
-    "created": "The store is created. Its owner has been emailed an invitation.",
-    "suspended": "The store is suspended: its pages now answer “unavailable”.",
-    "reactivated": "The store is active again.",
-    "invited": "A new invitation is on its way; the previous link no longer works.",
+    "created": _l("The store is created. Its owner has been emailed an invitation."),
+    "suspended": _l("The store is suspended: its pages now answer “unavailable”."),
+    "reactivated": _l("The store is active again."),
+    "invited": _l("A new invitation is on its way; the previous link no longer works."),
 }
 
 
@@ -37,7 +38,7 @@ async def _admin() -> accounts.Account:
     session = require_sign_in(PAGES)
     admin = await accounts.get(SessionKind.ADMIN, session.subject_id)
     if admin is None:
-        raise InvalidInput("Your account no longer exists.")
+        raise InvalidInput(_l("Your account no longer exists."))
     return admin
 
 
@@ -59,7 +60,7 @@ async def stores() -> ResponseReturnValue:
 async def new_store() -> ResponseReturnValue:
     admin = await _admin()
     values = {"name": "", "slug": "", "owner_email": ""}
-    errors: dict[str, str] = {}
+    errors: dict[str, Message] = {}
     if request.method == "POST":
         form = await request.form
         values = {key: form.get(key, "")[:300] for key in values}
@@ -91,7 +92,7 @@ async def change_status(slug: str, action: str) -> ResponseReturnValue:
     """GET asks for confirmation; POST does it."""
     admin = await _admin()
     if action not in ACTIONS:
-        raise InvalidInput("Unknown action.")
+        raise InvalidInput(_l("Unknown action."))
     store = await service.get_store(slug)
     status, done = ACTIONS[action]
     if request.method == "POST":

@@ -23,6 +23,7 @@ from payfacile.platform.jobs import Background
 from payfacile.platform.ratelimit import RateLimiter
 from payfacile.platform.security import Csrf, apply_security_headers
 from payfacile.platform.sessions import Sessions
+from payfacile.platform.text import Message, _l
 from payfacile.tenants.models import StoreStatus
 
 log = logging.getLogger(__name__)
@@ -131,7 +132,10 @@ def _register_request_flow(app: Quart) -> None:
         g.locale = pick_locale(request, site.store)
         if site.store is not None and site.store.status == StoreStatus.SUSPENDED:
             raise StoreUnavailable(
-                f"{site.store.name} is not available at the moment. Please try again later."
+                _l(
+                    "%(store)s is not available at the moment. Please try again later.",
+                    store=site.store.name,
+                )
             )
         await services.csrf.check(request)
         cookie = request.cookies.get(services.sessions.cookie_name)
@@ -160,10 +164,10 @@ def _wants_json() -> bool:
     return best == "application/json"
 
 
-async def render_error(status: int, code: str, title: str, message: str) -> Response:
+async def render_error(status: int, code: str, title: Message, message: Message) -> Response:
     if _wants_json():
         response = current_app.response_class(
-            _json_body(code=code, message=message), status=status, mimetype="application/json"
+            _json_body(code=code, message=str(message)), status=status, mimetype="application/json"
         )
         return response
     if not hasattr(g, "csp_nonce"):
@@ -176,6 +180,13 @@ async def render_error(status: int, code: str, title: str, message: str) -> Resp
 
 def _json_body(*, code: str, message: str) -> str:
     return json.dumps({"error": {"code": code, "message": message}})
+
+
+_HTTP_ERRORS: dict[int, tuple[Message, Message]] = {
+    404: (_l("Page not found"), _l("There is nothing at this address.")),
+    405: (_l("Not allowed"), _l("This page does not accept that kind of request.")),
+    413: (_l("Too large"), _l("What you sent is too large.")),
+}
 
 
 def _register_errors(app: Quart) -> None:
@@ -192,13 +203,9 @@ def _register_errors(app: Quart) -> None:
         if error.response is not None:  # a redirect raised on purpose (sign in first)
             return cast(Response, error.response)
         status = error.code or 500
-        title = error.name
-        message = {
-            404: "There is nothing at this address.",
-            405: "This page does not accept that kind of request.",
-            413: "What you sent is too large.",
-        }.get(status, error.description or title)
-        response = await render_error(status, title.lower().replace(" ", "_"), title, message)
+        code = error.name.lower().replace(" ", "_")
+        title, message = _HTTP_ERRORS.get(status, (error.name, error.description or error.name))
+        response = await render_error(status, code, title, message)
         allowed = error.get_response().headers.get("Allow")
         if allowed:
             response.headers["Allow"] = allowed
@@ -210,8 +217,8 @@ def _register_errors(app: Quart) -> None:
         return await render_error(
             500,
             "internal_error",
-            "Something went wrong on our side",
-            "We have been told about it. Please try again in a moment.",
+            _l("Something went wrong on our side"),
+            _l("We have been told about it. Please try again in a moment."),
         )
 
 

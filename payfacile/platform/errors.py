@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from payfacile.platform.text import Message, _l
+
 
 class PayFacileError(Exception):
     status = 400
     code = "bad_request"
-    title = "Something is wrong with this request"
+    title: Message = _l("Something is wrong with this request")
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: Message, *, field: str | None = None) -> None:
+        super().__init__(str(message))
         self.message = message
         self.field = field
 
@@ -17,49 +19,49 @@ class PayFacileError(Exception):
 class InvalidInput(PayFacileError):
     status = 422
     code = "invalid_input"
-    title = "Please check what you entered"
+    title = _l("Please check what you entered")
 
 
 class BadHost(PayFacileError):
     status = 400
     code = "bad_host"
-    title = "Bad request"
+    title = _l("Bad request")
 
 
 class NotAllowed(PayFacileError):
     status = 403
     code = "not_allowed"
-    title = "Not allowed"
+    title = _l("Not allowed")
 
 
 class CsrfFailed(NotAllowed):
     code = "csrf_failed"
-    title = "This form has expired"
+    title = _l("This form has expired")
 
 
 class NotFound(PayFacileError):
     status = 404
     code = "not_found"
-    title = "Page not found"
+    title = _l("Page not found")
 
 
 class NoStoreHere(NotFound):
     code = "no_store_here"
-    title = "No store here"
+    title = _l("No store here")
 
 
 class Conflict(PayFacileError):
     status = 409
     code = "conflict"
-    title = "Conflict"
+    title = _l("Conflict")
 
 
 class RateLimited(PayFacileError):
     status = 429
     code = "rate_limited"
-    title = "Too many attempts"
+    title = _l("Too many attempts")
 
-    def __init__(self, message: str, *, retry_after: int) -> None:
+    def __init__(self, message: Message, *, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
 
@@ -67,10 +69,10 @@ class RateLimited(PayFacileError):
 class StoreUnavailable(PayFacileError):
     status = 503
     code = "store_unavailable"
-    title = "This store is unavailable"
+    title = _l("This store is unavailable")
 
 
 class ServiceUnavailable(PayFacileError):
     status = 503
     code = "service_unavailable"
-    title = "Service unavailable"
+    title = _l("Service unavailable")

@@ -23,6 +23,7 @@ import idna
 from payfacile.platform.cache import LocalCache, Shared
 from payfacile.platform.config import Settings
 from payfacile.platform.errors import BadHost, NoStoreHere
+from payfacile.platform.text import _l
 from payfacile.tenants.models import (
     SERVING_DOMAIN_STATUSES,
     Domain,
@@ -71,26 +72,26 @@ def normalise_host(raw: str | None) -> str:
 def _normalise(host: str) -> str:
     # Memoised: IDNA encoding is slow pure Python, and a few hostnames make most requests.
     if not host:
-        raise BadHost("This request has no Host header.")
+        raise BadHost(_l("This request has no Host header."))
     if host.startswith("["):
-        raise BadHost("Stores are not served on IP addresses.")
+        raise BadHost(_l("Stores are not served on IP addresses."))
     name, sep, port = host.rpartition(":")
     if sep:
         if not port.isdigit() or not name:
-            raise BadHost("The Host header is not a valid hostname.")
+            raise BadHost(_l("The Host header is not a valid hostname."))
         host = name
     host = host.rstrip(".").lower()
     try:
         host = idna.encode(host, uts46=True).decode("ascii")
     except idna.IDNAError as error:
-        raise BadHost("The Host header is not a valid hostname.") from error
+        raise BadHost(_l("The Host header is not a valid hostname.")) from error
     if len(host) > 253 or not all(LABEL.match(label) for label in host.split(".")):
-        raise BadHost("The Host header is not a valid hostname.")
+        raise BadHost(_l("The Host header is not a valid hostname."))
     try:
         ipaddress.ip_address(host)
     except ValueError:
         return host
-    raise BadHost("Stores are not served on IP addresses.")
+    raise BadHost(_l("Stores are not served on IP addresses."))
 
 
 class HostGuard:
@@ -199,7 +200,7 @@ class HostResolver:
             site = await self._lookup_once(hostname)
             self.local.set(hostname, site)
         if site is None:
-            raise NoStoreHere(f"There is no store at {hostname}.")
+            raise NoStoreHere(_l("There is no store at %(host)s.", host=hostname))
         return site
 
     async def _lookup_once(self, hostname: str) -> Site | None:

@@ -8,6 +8,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from payfacile.platform.errors import InvalidInput
+from payfacile.platform.text import _l
 
 MIN_LENGTH = 10
 MAX_LENGTH = 256
@@ -20,14 +21,17 @@ _DUMMY_HASH = _hasher.hash("payfacile-dummy-password")
 def check_new_password(password: str, confirm: str | None = None, *, email: str = "") -> str:
     if len(password) < MIN_LENGTH:
         raise InvalidInput(
-            f"Choose a password of at least {MIN_LENGTH} characters.", field="password"
+            _l("Choose a password of at least %(count)s characters.", count=MIN_LENGTH),
+            field="password",
         )
     if len(password) > MAX_LENGTH:
-        raise InvalidInput(f"A password is {MAX_LENGTH} characters at most.", field="password")
+        raise InvalidInput(
+            _l("A password is %(count)s characters at most.", count=MAX_LENGTH), field="password"
+        )
     if email and password.strip().lower() == email.strip().lower():
-        raise InvalidInput("Your password cannot be your email address.", field="password")
+        raise InvalidInput(_l("Your password cannot be your email address."), field="password")
     if confirm is not None and confirm != password:
-        raise InvalidInput("The two passwords do not match.", field="confirm")
+        raise InvalidInput(_l("The two passwords do not match."), field="confirm")
     return password
 
 

@@ -14,6 +14,7 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 
 from payfacile.platform.errors import RateLimited
+from payfacile.platform.text import Message, Text, _l
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ class RateLimiter:
         self.storage = storage
         self.strategy = MovingWindowRateLimiter(storage)
 
-    async def hit(self, rate: str, *identity: str, message: str | None = None) -> None:
+    async def hit(self, rate: str, *identity: str, message: Message | None = None) -> None:
         """Count one hit against `rate` (e.g. "10/15minutes") for `identity`.
 
         Raises `RateLimited` with the wait in seconds once the limit is passed. If the shared
@@ -39,7 +40,7 @@ class RateLimiter:
         """
         await self._enforce(self.strategy.hit, rate, identity, message)
 
-    async def check(self, rate: str, *identity: str, message: str | None = None) -> None:
+    async def check(self, rate: str, *identity: str, message: Message | None = None) -> None:
         """Raise `RateLimited` if `identity` has used up `rate`, without counting a hit."""
         await self._enforce(self.strategy.test, rate, identity, message)
 
@@ -48,7 +49,7 @@ class RateLimiter:
         allows: Callable[..., Awaitable[bool]],
         rate: str,
         identity: tuple[str, ...],
-        message: str | None,
+        message: Message | None,
     ) -> None:
         item = parse(rate)
         try:
@@ -59,7 +60,8 @@ class RateLimiter:
             log.warning("rate limit storage unavailable, not limiting: %s", error)
             return
         raise RateLimited(
-            message or f"Too many attempts. Try again in {_human(wait)}.", retry_after=wait
+            message or _l("Too many attempts. Try again in %(wait)s.", wait=_human(wait)),
+            retry_after=wait,
         )
 
     async def clear(self, rate: str, *identity: str) -> None:
@@ -83,8 +85,8 @@ class RateLimiter:
             await client.aclose(close_connection_pool=True)
 
 
-def _human(seconds: int) -> str:
+def _human(seconds: int) -> Text:
     if seconds < 60:
-        return f"{seconds} second{'s' if seconds != 1 else ''}"
+        return _l("1 second") if seconds == 1 else _l("%(count)s seconds", count=seconds)
     minutes = math.ceil(seconds / 60)
-    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    return _l("1 minute") if minutes == 1 else _l("%(count)s minutes", count=minutes)

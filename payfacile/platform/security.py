@@ -19,6 +19,7 @@ from werkzeug.sansio.response import Response as BaseResponse
 
 from payfacile.platform.config import Settings
 from payfacile.platform.errors import CsrfFailed
+from payfacile.platform.text import _l
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
@@ -51,7 +52,7 @@ class Csrf:
             return
         origin = request.headers.get("Origin")
         if origin and origin != "null" and _origin_host(origin) != (request.host or "").lower():
-            raise CsrfFailed("This request came from another site and was refused.")
+            raise CsrfFailed(_l("This request came from another site and was refused."))
         cookie = request.cookies.get(self.cookie_name, "")
         sent = request.headers.get(CSRF_HEADER)
         if sent is None:
@@ -67,8 +68,10 @@ class Csrf:
             )
         ):
             raise CsrfFailed(
-                "This form expired or was sent from somewhere else. "
-                "Go back, reload the page and try again."
+                _l(
+                    "This form expired or was sent from somewhere else. "
+                    "Go back, reload the page and try again."
+                )
             )
 
     def rotate(self) -> None:

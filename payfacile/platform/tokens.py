@@ -15,6 +15,7 @@ from typing import Any
 
 from payfacile.platform.errors import PayFacileError
 from payfacile.platform.models import SessionKind, Token, TokenPurpose
+from payfacile.platform.text import Message, _l
 
 LIFETIMES = {
     TokenPurpose.INVITATION: timedelta(days=7),
@@ -29,7 +30,7 @@ class TokenUnusable(PayFacileError):
     code = "link_unusable"
     title = "This link can no longer be used"
 
-    def __init__(self, message: str, *, reason: str) -> None:
+    def __init__(self, message: Message, *, reason: str) -> None:
         super().__init__(message)
         self.reason = reason
 
@@ -78,17 +79,17 @@ async def peek(
         or token.store_id != store_id
     ):
         raise TokenUnusable(
-            "This link is not valid. Check that you copied all of it.", reason="unknown"
+            _l("This link is not valid. Check that you copied all of it."), reason="unknown"
         )
     if token.used_at is not None:
         if (token.payload or {}).get("voided"):
             raise TokenUnusable(
-                "A newer link was sent since this one. Use the link in the latest email.",
+                _l("A newer link was sent since this one. Use the link in the latest email."),
                 reason="replaced",
             )
-        raise TokenUnusable("This link has already been used.", reason="used")
+        raise TokenUnusable(_l("This link has already been used."), reason="used")
     if token.expires_at <= datetime.now(UTC):
-        raise TokenUnusable("This link has expired.", reason="expired")
+        raise TokenUnusable(_l("This link has expired."), reason="expired")
     return token
 
 
@@ -100,6 +101,6 @@ async def consume(
     now = datetime.now(UTC)
     used = await Token.filter(id=token.id, used_at=None, expires_at__gt=now).update(used_at=now)
     if not used:
-        raise TokenUnusable("This link has already been used.", reason="used")
+        raise TokenUnusable(_l("This link has already been used."), reason="used")
     token.used_at = now
     return token

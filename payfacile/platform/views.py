@@ -13,6 +13,7 @@ from payfacile.platform.app import platform
 from payfacile.platform.errors import InvalidInput, NotFound
 from payfacile.platform.i18n import LANGUAGE_COOKIE, LANGUAGES
 from payfacile.platform.security import client_address
+from payfacile.platform.text import _l
 from payfacile.tenants.models import StoreLogo
 from payfacile.tenants.scope import scoped
 
@@ -57,7 +58,7 @@ async def choose_language() -> ResponseReturnValue:
     form = await request.form
     language = form.get("language", "")
     if language not in LANGUAGES:
-        raise InvalidInput("Choose English or French.", field="language")
+        raise InvalidInput(_l("Choose English or French."), field="language")
     response = redirect(safe_next(form.get("next")), 303)
     response.set_cookie(
         LANGUAGE_COOKIE,
@@ -87,7 +88,7 @@ def safe_next(target: str | None, *, default: str = "/") -> str:
 async def logo() -> Response:
     store = g.store
     if store is None or not store.logo_etag:
-        raise NotFound("This store has no logo.")
+        raise NotFound(_l("This store has no logo."))
     found = await scoped(store).get(StoreLogo)
     response = Response(found.data, mimetype=found.content_type)
     response.set_etag(found.etag)

@@ -23,6 +23,7 @@ from payfacile.platform.mail import queue_email
 from payfacile.platform.models import SessionKind, TokenPurpose
 from payfacile.platform.passwords import check_new_password, hash_password, verify_password
 from payfacile.platform.ratelimit import RateLimiter
+from payfacile.platform.text import _l
 from payfacile.platform.urls import store_url
 from payfacile.portal.models import Customer
 from payfacile.tenants.models import Store
@@ -114,7 +115,9 @@ async def invite(settings: Settings, store: Store, email: str) -> str:
     """ "Invite to portal": a link to choose a password (7 days), emailed to the customer."""
     customer = await Buyers(store).find(normalise_email(email))
     if customer is None:
-        raise NotFound(f"{store.name} has no customer with the email {email}.")
+        raise NotFound(
+            _l("%(store)s has no customer with the email %(email)s.", store=store.name, email=email)
+        )
     async with in_transaction():
         link = await send_link(settings, store, customer, TokenPurpose.INVITATION)
         await scoped(store).update(customer, invited_at=datetime.now(UTC))
@@ -155,7 +158,7 @@ async def check_link(store: Store, raw: str, purpose: TokenPurpose) -> Customer:
     )
     customer = await Buyers(store).get(token.subject_id)
     if customer is None:
-        raise tokens.TokenUnusable("This link is not valid.", reason="unknown")
+        raise tokens.TokenUnusable(_l("This link is not valid."), reason="unknown")
     return customer
 
 
@@ -171,7 +174,7 @@ async def change_password(
     store: Store, customer: Customer, *, current: str, password: str, confirm: str
 ) -> None:
     if customer.password_hash and not await verify_password(customer.password_hash, current):
-        raise InvalidInput("Your current password is not right.", field="current")
+        raise InvalidInput(_l("Your current password is not right."), field="current")
     check_new_password(password, confirm, email=customer.email)
     hashed = await hash_password(password)
     await Buyers(store).save_password(customer.id, hashed)
@@ -183,12 +186,12 @@ async def request_email_change(
 ) -> str:
     """Send a confirmation link to the new address; nothing changes until it is followed."""
     if customer.password_hash and not await verify_password(customer.password_hash, password):
-        raise InvalidInput("Your password is not right.", field="password")
+        raise InvalidInput(_l("Your password is not right."), field="password")
     new_email = normalise_email(new_email, field="new_email")
     if new_email == customer.email:
-        raise InvalidInput("This is already your email address.", field="new_email")
+        raise InvalidInput(_l("This is already your email address."), field="new_email")
     if await Buyers(store).find(new_email) is not None:
-        raise Conflict("Another account of this store uses that address.", field="new_email")
+        raise Conflict(_l("Another account of this store uses that address."), field="new_email")
     async with in_transaction():
         await scoped(store).update(customer, pending_email=new_email)
         return await send_link(
@@ -208,9 +211,9 @@ async def confirm_email_change(store: Store, raw: str) -> Customer:
     customer = await Buyers(store).get(token.subject_id)
     new_email = str((token.payload or {}).get("email", ""))
     if customer is None or not new_email:
-        raise tokens.TokenUnusable("This link is not valid.", reason="unknown")
+        raise tokens.TokenUnusable(_l("This link is not valid."), reason="unknown")
     if await Buyers(store).find(new_email) is not None:
-        raise Conflict("Another account of this store now uses that address.")
+        raise Conflict(_l("Another account of this store now uses that address."))
     async with in_transaction():
         await tokens.consume(
             raw,

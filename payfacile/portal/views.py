@@ -17,6 +17,7 @@ from payfacile.platform.errors import Conflict, InvalidInput, NotFound
 from payfacile.platform.i18n import LANGUAGE_COOKIE, LANGUAGES
 from payfacile.platform.models import SessionKind, TokenPurpose
 from payfacile.platform.security import client_address
+from payfacile.platform.text import Message, _l
 from payfacile.platform.views import safe_next
 from payfacile.portal import auth
 from payfacile.portal.models import (
@@ -53,7 +54,7 @@ HOME = "/portal/"
 async def portal_request() -> ResponseReturnValue | None:
     site = g.site
     if site is None or site.kind != "store":
-        raise NotFound("The customer portal lives on each store's own address.")
+        raise NotFound(_l("The customer portal lives on each store's own address."))
     if site.primary_domain and not site.custom_domain:
         query = f"?{request.query_string.decode()}" if request.query_string else ""
         return redirect(f"https://{site.primary_domain}{request.path}{query}", 301)
@@ -109,7 +110,7 @@ async def login() -> ResponseReturnValue:
         next_path = HOME
     if g.customer is not None and request.method == "GET":
         return redirect(next_path, 303)
-    errors: dict[str, str] = {}
+    errors: dict[str, Message] = {}
     email = ""
     if request.method == "POST":
         form = await _form()
@@ -142,7 +143,7 @@ async def email_link() -> ResponseReturnValue:
         return await _page(
             "portal/login.html",
             status=422,
-            errors={"link_email": "Enter the email address you use with this store."},
+            errors={"link_email": _l("Enter the email address you use with this store.")},
             email="",
             link_email=email,
             next=HOME,
@@ -183,7 +184,7 @@ async def _choose_password(token: str, *, invitation: bool) -> ResponseReturnVal
         customer = await auth.check_link(g.store, token, purpose)
     except tokens.TokenUnusable as error:
         return await _link_problem(error)
-    errors: dict[str, str] = {}
+    errors: dict[str, Message] = {}
     if request.method == "POST":
         form = await _form()
         try:
@@ -229,7 +230,7 @@ async def forgot_password() -> ResponseReturnValue:
     form = await _form()
     email = form.get("email", "").strip()[:254]
     if "@" not in email:
-        errors = {"email": "Enter the email address you use with this store."}
+        errors = {"email": _l("Enter the email address you use with this store.")}
         return await _page("portal/forgot.html", status=422, errors=errors, email=email)
     await auth.email_a_link(
         platform().settings,
@@ -301,8 +302,8 @@ async def account() -> ResponseReturnValue:
     """Sign-in details: change the password (signs out elsewhere) or the email (confirmed by
     a link sent to the new address)."""
     customer: Customer = g.customer
-    errors: dict[str, str] = {}
-    notice = ""
+    errors: dict[str, Message] = {}
+    notice: Message = ""
     form: dict[str, str] = {}
     if request.method == "POST":
         form = await _form()
@@ -320,10 +321,10 @@ async def account() -> ResponseReturnValue:
     )
 
 
-_ACCOUNT_NOTICES = {"email": "Your email address is changed."}
+_ACCOUNT_NOTICES = {"email": _l("Your email address is changed.")}
 
 
-async def _change_account(customer: Customer, form: dict[str, str]) -> str:
+async def _change_account(customer: Customer, form: dict[str, str]) -> Message:
     if form.get("action") == "email":
         await auth.request_email_change(
             platform().settings,
@@ -332,9 +333,9 @@ async def _change_account(customer: Customer, form: dict[str, str]) -> str:
             new_email=form.get("new_email", ""),
             password=form.get("email_password", ""),
         )
-        return (
-            f"We sent a link to {form.get('new_email', '').strip()}. Your email changes when "
-            "you follow it (within 24 hours)."
+        return _l(
+            "We sent a link to %(email)s. Your email changes when you follow it (within 24 hours).",
+            email=form.get("new_email", "").strip(),
         )
     await auth.change_password(
         g.store,
@@ -346,7 +347,7 @@ async def _change_account(customer: Customer, form: dict[str, str]) -> str:
     services = platform()
     keep = request.cookies.get(services.sessions.cookie_name)
     await services.sessions.end_all(kind=SessionKind.BUYER, subject_id=customer.id, keep=keep)
-    return "Your password is changed. You are signed out everywhere else."
+    return _l("Your password is changed. You are signed out everywhere else.")
 
 
 @blueprint.route("/email/<token>", methods=["GET", "POST"])

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from tortoise.queryset import QuerySet
 
 from payfacile.platform.errors import NotFound
+from payfacile.platform.text import _l
 from payfacile.tenants.models import Store, TenantOwned
 
 T = TypeVar("T", bound=TenantOwned)
@@ -38,7 +39,7 @@ class Scope:
         """The one matching row of this store; another store's row is a `NotFound`."""
         found = await self.query(model).get_or_none(**filters)
         if found is None:
-            raise NotFound(f"No such {model.__name__.lower()}.")
+            raise NotFound(_l("There is nothing at this address."))
         return found
 
     async def create(self, model: type[T], **values: Any) -> T:
@@ -48,7 +49,7 @@ class Scope:
     async def update(self, instance: T, **values: Any) -> None:
         """Write `values` with the store in the WHERE clause, then onto the instance."""
         if instance.store_id != self.store_id:
-            raise NotFound(f"No such {type(instance).__name__.lower()}.")
+            raise NotFound(_l("There is nothing at this address."))
         await self.query(type(instance)).filter(pk=instance.pk).update(**values)
         for name, value in values.items():
             setattr(instance, name, value)

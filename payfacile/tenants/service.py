@@ -14,6 +14,7 @@ from payfacile.platform.errors import Conflict, InvalidInput, NotFound
 from payfacile.platform.hosts import HostResolver
 from payfacile.platform.mail import queue_email
 from payfacile.platform.models import SessionKind
+from payfacile.platform.text import _l
 from payfacile.platform.urls import central_url, store_url
 from payfacile.tenants.models import (
     Membership,
@@ -32,25 +33,33 @@ def validate_slug(slug: str, settings: Settings) -> str:
     """A slug is one DNS label (a-z, 0-9, hyphens inside), not reserved. Returns it as stored."""
     slug = (slug or "").strip().lower()
     if not slug:
-        raise InvalidInput("Enter a slug: it becomes the store's web address.", field="slug")
+        raise InvalidInput(_l("Enter a slug: it becomes the store's web address."), field="slug")
     if not SLUG.match(slug):
         raise InvalidInput(
-            "A slug may hold only letters a–z, digits and inner hyphens, 63 characters at most.",
+            _l(
+                "A slug may hold only letters a–z, digits and inner hyphens, 63 characters at most."
+            ),
             field="slug",
         )
     if "--" in slug[2:4] or slug.startswith("xn--"):
-        raise InvalidInput("A slug may not have two hyphens in 3rd and 4th place.", field="slug")
+        raise InvalidInput(
+            _l("A slug may not have two hyphens in 3rd and 4th place."), field="slug"
+        )
     if slug in settings.reserved_slugs:
-        raise InvalidInput(f"“{slug}” is reserved. Choose another slug.", field="slug")
+        raise InvalidInput(
+            _l("“%(slug)s” is reserved. Choose another slug.", slug=slug), field="slug"
+        )
     return slug
 
 
 def validate_name(name: str) -> str:
     name = " ".join((name or "").split())
     if not name:
-        raise InvalidInput("Enter the store's name.", field="name")
+        raise InvalidInput(_l("Enter the store's name."), field="name")
     if len(name) > MAX_NAME:
-        raise InvalidInput(f"A store name is {MAX_NAME} characters at most.", field="name")
+        raise InvalidInput(
+            _l("A store name is %(count)s characters at most.", count=MAX_NAME), field="name"
+        )
     return name
 
 
@@ -58,7 +67,9 @@ def normalise_email(email: str, *, field: str = "email") -> str:
     try:
         checked = validate_email((email or "").strip(), check_deliverability=False)
     except EmailNotValidError as error:
-        raise InvalidInput(f"Enter a valid email address ({error}).", field=field) from error
+        raise InvalidInput(
+            _l("Enter a valid email address, like name@example.com."), field=field
+        ) from error
     return checked.normalized.lower()
 
 
@@ -71,7 +82,9 @@ async def create_store(
     owner_email = normalise_email(owner_email, field="owner_email")
     async with in_transaction():
         if await Store.exists(slug=slug):
-            raise Conflict(f"The slug “{slug}” is taken. Choose another one.", field="slug")
+            raise Conflict(
+                _l("The slug “%(slug)s” is taken. Choose another one.", slug=slug), field="slug"
+            )
         store = await Store.create(name=name, slug=slug, support_email=owner_email)
         owner, _ = await MerchantUser.get_or_create(email=owner_email)
         await scoped(store).create(Membership, user_id=owner.id, role=MembershipRole.OWNER)
@@ -102,7 +115,7 @@ async def _welcome_owner(settings: Settings, store: Store, owner: MerchantUser) 
 async def owner_of(store: Store) -> MerchantUser:
     membership = await scoped(store).query(Membership).filter(role=MembershipRole.OWNER).first()
     if membership is None:
-        raise NotFound("This store has no owner.")
+        raise NotFound(_l("This store has no owner."))
     return await MerchantUser.get(id=membership.user_id)
 
 
@@ -111,8 +124,11 @@ async def resend_owner_invitation(settings: Settings, store: Store) -> MerchantU
     owner = await owner_of(store)
     if owner.password_hash is not None:
         raise Conflict(
-            f"{owner.email} has already chosen a password. They can reset it from the "
-            "sign-in page if they have forgotten it."
+            _l(
+                "%(email)s has already chosen a password. They can reset it from the "
+                "sign-in page if they have forgotten it.",
+                email=owner.email,
+            )
         )
     async with in_transaction():
         await accounts.send_password_link(
@@ -124,7 +140,7 @@ async def resend_owner_invitation(settings: Settings, store: Store) -> MerchantU
 async def get_store(slug: str) -> Store:
     store = await Store.get_or_none(slug=(slug or "").strip().lower())
     if store is None:
-        raise NotFound(f"There is no store with the slug “{slug}”.")
+        raise NotFound(_l("There is no store with the slug “%(slug)s”.", slug=slug))
     return store
 
 

@@ -15,13 +15,14 @@ from payfacile.platform.account_views import (
 from payfacile.platform.app import platform
 from payfacile.platform.errors import NotFound
 from payfacile.platform.models import SessionKind
+from payfacile.platform.text import _l
 from payfacile.platform.urls import store_url
 from payfacile.tenants.models import Membership, Store
 from payfacile.tenants.scope import across_stores
 
 blueprint = Blueprint("merchant", __name__, url_prefix="/account")
 PAGES = AccountPages(
-    kind=SessionKind.MERCHANT, login="/account/login", home="/dashboard", heading="Sign in"
+    kind=SessionKind.MERCHANT, login="/account/login", home="/dashboard", heading=_l("Sign in")
 )
 register_account_routes(blueprint, PAGES, prefix="/account")
 dashboard = Blueprint("dashboard", __name__, url_prefix="/dashboard")
@@ -34,7 +35,7 @@ async def home() -> ResponseReturnValue:
     session = require_sign_in(PAGES)
     merchant = await accounts.get(SessionKind.MERCHANT, session.subject_id)
     if merchant is None:
-        raise NotFound("Your account no longer exists.")
+        raise NotFound(_l("Your account no longer exists."))
     memberships = (
         await across_stores(Membership, reason="merchant's own stores")
         .filter(user_id=merchant.id)

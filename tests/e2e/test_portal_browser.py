@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import BrowserContext, Page, expect
+from werkzeug.exceptions import MethodNotAllowed
 
 from payfacile.platform import db
+from payfacile.platform.app import create_app
 from payfacile.platform.config import Settings
 from payfacile.platform.models import OutboxEmail
 from tests.e2e.conftest import check_accessibility
@@ -151,3 +154,97 @@ async def test_buyer_signs_in_by_password_by_link_and_resets_the_password(
     await page.get_by_label("Password", exact=True).fill(NEW_PASSWORD)
     await submit(page)
     await expect(page).to_have_url(origin + "/portal/")
+
+
+class Tour:
+    """Visits portal pages in one language: each must be in that language and axe-clean.
+
+    It remembers which portal pages it saw, so the test can fail on a page no one checked.
+    """
+
+    def __init__(self, page: Page, origin: str, language: str, settings: Settings) -> None:
+        self.page, self.origin, self.language = page, origin, language
+        self.routes = create_app(settings).url_map.bind("acme.payfacile.localhost")
+        self.seen: set[str] = set()
+
+    async def goto(self, path: str) -> None:
+        await self.page.goto(self.origin + path)
+        await self.check()
+
+    async def check(self) -> None:
+        await expect(self.page.locator("html")).to_have_attribute("lang", self.language)
+        await check_accessibility(self.page)
+        try:
+            endpoint, _ = self.routes.match(urlsplit(self.page.url).path, method="GET")
+        except MethodNotAllowed:  # the page a POST answered at a POST-only address
+            return
+        self.seen.add(str(endpoint))
+
+    async def submit(self, form: str) -> None:
+        await self.page.locator(f"main {form} button[type=submit]").first.click()
+        await self.page.wait_for_load_state()
+        await self.check()
+
+    def unvisited(self) -> set[str]:
+        pages = {
+            rule.endpoint
+            for rule in self.routes.map.iter_rules()
+            if rule.endpoint.startswith("portal.") and "GET" in (rule.methods or ())
+        }
+        return pages - self.seen
+
+
+WORDS = {
+    "en": {"mismatch": "do not match an account", "too_short": "at least 10 characters"},
+    "fr": {"mismatch": "ne correspondent à aucun compte", "too_short": "au moins 10 caractères"},
+}
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+async def test_every_portal_page_is_accessible_in_english_and_in_french(
+    context: BrowserContext, live_server: int, settings: Settings, outbox: Settings, language: str
+) -> None:
+    demo_store(settings)
+    origin = f"http://acme.payfacile.localhost:{live_server}"
+    await context.add_cookies([{"name": "pf_lang", "value": language, "url": origin}])
+    tour = Tour(await context.new_page(), origin, language, settings)
+    page, words = tour.page, WORDS[language]
+
+    await tour.goto("/portal/login")
+    await page.locator("#email").fill("buyer@example.com")
+    await page.locator("#password").fill("not the password")
+    await tour.submit("form:has(#password)")
+    await expect(page.locator("#email-error")).to_contain_text(words["mismatch"])
+    await page.locator("#link_email").fill("buyer@example.com")
+    await tour.submit("form:has(#link_email)")
+    await tour.goto(await emailed_link("buyer@example.com"))
+    await tour.goto("/portal/sign-in/not-a-real-token")
+
+    await tour.goto("/portal/forgot-password")
+    await page.locator("#email").fill("buyer@example.com")
+    await tour.submit("form:has(#email)")
+    await tour.goto(await emailed_link("buyer@example.com"))
+    await page.locator("#password").fill("short")
+    await page.locator("#confirm").fill("short")
+    await tour.submit("form:has(#password)")
+    await expect(page.locator("#password-error")).to_contain_text(words["too_short"])
+
+    invited = payfacile(settings, "customers", "invite", "--store", "acme", "lea@example.com")
+    match = LINK.search(invited.stdout)
+    assert match is not None, invited.stderr
+    await tour.goto(match.group(1))
+
+    await tour.goto("/portal/login")
+    await page.locator("#email").fill("buyer@example.com")
+    await page.locator("#password").fill("payfacile-demo")
+    await tour.submit("form:has(#password)")
+    await expect(page).to_have_url(origin + "/portal/")
+    await tour.goto("/portal/orders/1001")
+    await tour.goto("/portal/orders/999999")
+    await tour.goto("/portal/account")
+    await page.locator("#new_email").fill("buyer.new@example.com")
+    await page.locator("#email_password").fill("payfacile-demo")
+    await tour.submit("form:has(#new_email)")
+    await tour.goto(await emailed_link("buyer.new@example.com"))
+
+    assert tour.unvisited() == set(), "a portal page nobody checked: add it to this tour"

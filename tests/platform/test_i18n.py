@@ -27,7 +27,7 @@ def extracted_messages() -> set[str]:
     options = {"payfacile/templates/**": {"trimmed": "true"}}
     found = set()
     for _file, _line, message, _comments, _context in extract_from_dir(
-        str(ROOT), method_map, options, keywords={"_": None, "gettext": None}
+        str(ROOT), method_map, options, keywords={"_": None, "_l": None, "gettext": None}
     ):
         found.add(message if isinstance(message, str) else message[0])
     return found

@@ -436,3 +436,28 @@ async def test_the_language_choice_follows_the_buyers_account(client: Client, ap
     await sign_in(other_browser)
     home = await (await other_browser.get("/portal/", headers=ACME)).get_data(as_text=True)
     assert '<html lang="fr">' in home
+
+
+async def test_messages_from_the_server_are_in_the_pages_language(client: Client) -> None:
+    store = await make_store("acme", name="Acme Café", locale="fr_FR")
+    await make_customer(store, "camille@example.com", password_hash=await hash_password(PASSWORD))
+    wrong = await post(client, "/portal/login", {"email": "camille@example.com", "password": "x"})
+    page = await wrong.get_data(as_text=True)
+    assert "ne correspondent à aucun compte" in page
+    assert "do not match" not in page
+
+    await sign_in(client)
+    short = await post(
+        client,
+        "/portal/account",
+        {"action": "password", "current": PASSWORD, "password": "court", "confirm": "court"},
+        page="/portal/account",
+    )
+    assert short.status_code == 422
+    assert "Choisissez un mot de passe d’au moins 10 caractères." in await short.get_data(
+        as_text=True
+    )
+
+    unknown = await client.get("/portal/orders/999999", headers=ACME)
+    assert unknown.status_code == 404
+    assert "Il n’y a rien à cette adresse." in await unknown.get_data(as_text=True)
