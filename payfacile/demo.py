@@ -6,9 +6,11 @@ one transaction, so an interrupted run leaves nothing half-made.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from PIL import Image, ImageDraw, ImageFont
 from tortoise.transactions import in_transaction
 
 from payfacile.platform.config import Settings
@@ -17,8 +19,6 @@ from payfacile.platform.passwords import hash_password
 from payfacile.portal.invoices import issue_invoice
 from payfacile.portal.models import (
     Customer,
-    Order,
-    OrderLine,
     OrderStatus,
     Payment,
     PaymentMethod,
@@ -27,6 +27,7 @@ from payfacile.portal.models import (
     Subscription,
     SubscriptionStatus,
 )
+from payfacile.portal.orders import Line, place_order
 from payfacile.tenants import service
 from payfacile.tenants.models import CancellationMode, Product, ProductKind, Store
 from payfacile.tenants.scope import Scope, scoped
@@ -57,6 +58,7 @@ async def seed_demo(settings: Settings, hosts: HostResolver, *, slug: str = "dem
                 owner_email=f"owner@{slug}.example.com",
             )
         await _brand(store)
+        await service.set_logo(store, _logo(store.brand_color), hosts=hosts)
         await _seed_store(scoped(store))
     await hosts.invalidate_store(store)
     return DemoResult(store=store, created=True)
@@ -77,6 +79,18 @@ async def _brand(store: Store) -> None:
     await Store.filter(id=store.id).update(**values)
     for name, value in values.items():
         setattr(store, name, value)
+
+
+def _logo(color: str) -> bytes:
+    """A round badge in the brand colour with the store's initials, as a PNG."""
+    image = Image.new("RGBA", (192, 192), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((0, 0, 191, 191), fill=color)
+    font = ImageFont.load_default(size=84)
+    draw.text((96, 98), "AL", fill="white", font=font, anchor="mm")
+    out = io.BytesIO()
+    image.save(out, format="PNG", optimize=True)
+    return out.getvalue()
 
 
 async def _seed_store(scope: Scope) -> None:
@@ -154,7 +168,17 @@ async def _seed_store(scope: Scope) -> None:
     ]
     for number, days_ago, status, items, payment in history:
         placed = now - timedelta(days=days_ago, hours=3)
-        order = await _order(scope, buyer, f"{number}", placed, status, items)
+        order = await place_order(
+            scope.store,
+            buyer,
+            number=str(number),
+            placed_at=placed,
+            status=status,
+            lines=[
+                Line(p.name, quantity, p.price, tax_rate_bp=VAT_BP, product_id=p.id)
+                for p, quantity in items
+            ],
+        )
         if payment is not None:
             await scope.create(
                 Payment,
@@ -169,39 +193,3 @@ async def _seed_store(scope: Scope) -> None:
             )
         if payment in {PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED}:
             await issue_invoice(scope.store, order, issued_at=placed)
-
-
-async def _order(
-    scope: Scope,
-    customer: Customer,
-    number: str,
-    placed_at: datetime,
-    status: OrderStatus,
-    items: list[tuple[Product, int]],
-) -> Order:
-    order = await scope.create(
-        Order,
-        customer_id=customer.id,
-        number=number,
-        status=status,
-        currency=scope.store.currency,
-        placed_at=placed_at,
-    )
-    subtotal = tax = 0
-    for product, quantity in items:
-        net = product.price * quantity
-        line_tax = net * VAT_BP // 10_000
-        await scope.create(
-            OrderLine,
-            order_id=order.id,
-            product_id=product.id,
-            description=product.name,
-            quantity=quantity,
-            unit_price=product.price,
-            tax_rate_bp=VAT_BP,
-            total=net + line_tax,
-        )
-        subtotal += net
-        tax += line_tax
-    await scope.update(order, subtotal=subtotal, tax_total=tax, total=subtotal + tax)
-    return order

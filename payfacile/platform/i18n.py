@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 from datetime import datetime
 from pathlib import Path
@@ -11,7 +12,7 @@ from babel import Locale
 from babel.dates import format_date, format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from babel.numbers import format_currency
+from babel.numbers import format_currency, get_currency_precision
 from babel.support import NullTranslations, Translations
 from quart import Quart, Request, g
 
@@ -71,19 +72,26 @@ def ngettext(singular: str, plural: str, n: int, **values: Any) -> str:
     return text % {"num": n, **values}
 
 
-def money(amount_minor: int, currency: str) -> str:
+def money(amount_minor: int, currency: str, language: str | None = None) -> str:
     """`1999, "EUR"` → "€19.99" in English, "19,99 €" in French."""
-    locale = Locale.parse(current_language())
-    digits = 2 if currency.upper() not in {"JPY", "KRW"} else 0
-    return format_currency(amount_minor / 10**digits, currency.upper(), locale=locale)
+    code = currency.upper()
+    digits = get_currency_precision(code)
+    return format_currency(
+        amount_minor / 10**digits, code, locale=_locale(language or current_language())
+    )
 
 
-def date(value: datetime) -> str:
-    return format_date(value, format="medium", locale=current_language())
+def date(value: datetime, language: str | None = None) -> str:
+    return format_date(value, format="medium", locale=_locale(language or current_language()))
 
 
-def datetime_(value: datetime) -> str:
-    return format_datetime(value, format="medium", locale=current_language())
+def datetime_(value: datetime, language: str | None = None) -> str:
+    return format_datetime(value, format="medium", locale=_locale(language or current_language()))
+
+
+@functools.cache
+def _locale(language: str) -> Locale:
+    return Locale.parse(language)
 
 
 def install_i18n(app: Quart) -> None:

@@ -22,11 +22,8 @@ from payfacile.platform.views import safe_next
 from payfacile.portal import auth
 from payfacile.portal.models import (
     Customer,
-    Invoice,
     Order,
-    OrderLine,
     OrderStatus,
-    Payment,
     PaymentMethod,
     Subscription,
     SubscriptionStatus,
@@ -99,7 +96,9 @@ async def _form() -> dict[str, str]:
     return {key: value[:1000] for key, value in form.items()}
 
 
-async def _page(template: str, *, status: int = 200, **context: object) -> ResponseReturnValue:
+async def render_page(
+    template: str, *, status: int = 200, **context: object
+) -> ResponseReturnValue:
     return await render_template(template, store=g.store, **context), status
 
 
@@ -125,7 +124,7 @@ async def login() -> ResponseReturnValue:
             response = redirect(next_path, 303)
             await _start_session(response, customer.id)
             return response
-    return await _page(
+    return await render_page(
         "portal/login.html",
         status=422 if errors else 200,
         errors=errors,
@@ -140,7 +139,7 @@ async def email_link() -> ResponseReturnValue:
     form = await _form()
     email = form.get("link_email", "").strip()[:254]
     if "@" not in email:
-        return await _page(
+        return await render_page(
             "portal/login.html",
             status=422,
             errors={"link_email": _l("Enter the email address you use with this store.")},
@@ -156,7 +155,7 @@ async def email_link() -> ResponseReturnValue:
         TokenPurpose.SIGN_IN,
         client=_client(),
     )
-    return await _page("portal/link_sent.html", email=email, minutes=15)
+    return await render_page("portal/link_sent.html", email=email, minutes=15)
 
 
 @blueprint.route("/sign-in/<token>", methods=["GET", "POST"])
@@ -165,7 +164,7 @@ async def sign_in_link(token: str) -> ResponseReturnValue:
     try:
         if request.method == "GET":
             customer = await auth.check_link(g.store, token, TokenPurpose.SIGN_IN)
-            return await _page("portal/continue.html", email=customer.email)
+            return await render_page("portal/continue.html", email=customer.email)
         customer = await auth.use_sign_in_link(g.store, token)
     except tokens.TokenUnusable as error:
         return await _link_problem(error)
@@ -175,7 +174,7 @@ async def sign_in_link(token: str) -> ResponseReturnValue:
 
 
 async def _link_problem(error: tokens.TokenUnusable) -> ResponseReturnValue:
-    return await _page("portal/link_problem.html", status=error.status, message=error.message)
+    return await render_page("portal/link_problem.html", status=error.status, message=error.message)
 
 
 async def _choose_password(token: str, *, invitation: bool) -> ResponseReturnValue:
@@ -204,7 +203,7 @@ async def _choose_password(token: str, *, invitation: bool) -> ResponseReturnVal
             response = redirect(HOME, 303)
             await _start_session(response, customer.id)
             return response
-    return await _page(
+    return await render_page(
         "portal/set_password.html",
         status=422 if errors else 200,
         errors=errors,
@@ -226,12 +225,12 @@ async def reset_password(token: str) -> ResponseReturnValue:
 @blueprint.route("/forgot-password", methods=["GET", "POST"])
 async def forgot_password() -> ResponseReturnValue:
     if request.method == "GET":
-        return await _page("portal/forgot.html", errors={}, email="")
+        return await render_page("portal/forgot.html", errors={}, email="")
     form = await _form()
     email = form.get("email", "").strip()[:254]
     if "@" not in email:
         errors = {"email": _l("Enter the email address you use with this store.")}
-        return await _page("portal/forgot.html", status=422, errors=errors, email=email)
+        return await render_page("portal/forgot.html", status=422, errors=errors, email=email)
     await auth.email_a_link(
         platform().settings,
         platform().limiter,
@@ -240,7 +239,7 @@ async def forgot_password() -> ResponseReturnValue:
         TokenPurpose.PASSWORD_RESET,
         client=_client(),
     )
-    return await _page("portal/link_sent.html", email=email, minutes=60)
+    return await render_page("portal/link_sent.html", email=email, minutes=60)
 
 
 @blueprint.post("/logout")
@@ -287,7 +286,7 @@ async def home() -> ResponseReturnValue:
         .order_by("-placed_at", "-id")
         .limit(5)
     )
-    return await _page(
+    return await render_page(
         "portal/home.html",
         customer=customer,
         expired=expired,
@@ -311,7 +310,7 @@ async def account() -> ResponseReturnValue:
             notice = await _change_account(customer, form)
         except (InvalidInput, Conflict) as error:
             errors[error.field or "password"] = error.message
-    return await _page(
+    return await render_page(
         "portal/account.html",
         status=422 if errors else 200,
         customer=customer,
@@ -355,24 +354,11 @@ async def confirm_email(token: str) -> ResponseReturnValue:
     try:
         if request.method == "GET":
             customer = await auth.check_link(g.store, token, TokenPurpose.EMAIL_CHANGE)
-            return await _page("portal/confirm_email.html", email=customer.pending_email)
+            return await render_page("portal/confirm_email.html", email=customer.pending_email)
         await auth.confirm_email_change(g.store, token)
     except tokens.TokenUnusable as error:
         return await _link_problem(error)
     except Conflict as error:
-        return await _page("portal/link_problem.html", status=409, message=error.message)
+        return await render_page("portal/link_problem.html", status=409, message=error.message)
     target = "/portal/account?done=email" if g.customer else "/portal/login"
     return redirect(target, 303)
-
-
-@blueprint.get("/orders/<number>")
-async def order(number: str) -> ResponseReturnValue:
-    """One order of the signed-in buyer: another buyer's or store's is a 404."""
-    scope = scoped(g.store)
-    found = await scope.get(Order, number=number[:32], customer_id=g.customer.id)
-    lines = await scope.query(OrderLine).filter(order_id=found.id).order_by("id")
-    payments = await scope.query(Payment).filter(order_id=found.id).order_by("created_at")
-    invoices = await scope.query(Invoice).filter(order_id=found.id).order_by("issued_at")
-    return await _page(
-        "portal/order.html", order=found, lines=lines, payments=payments, invoices=invoices
-    )

@@ -46,6 +46,10 @@ class Scope:
         values.pop("store", None)
         return await model.create(store_id=self.store_id, **values)
 
+    async def create_many(self, model: type[T], rows: list[dict[str, Any]]) -> None:
+        """Insert `rows` of this store in one statement (no instances come back)."""
+        await model.bulk_create([model(**row, store_id=self.store_id) for row in rows])
+
     async def update(self, instance: T, **values: Any) -> None:
         """Write `values` with the store in the WHERE clause, then onto the instance."""
         if instance.store_id != self.store_id:

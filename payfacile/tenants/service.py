@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 
@@ -21,6 +22,7 @@ from payfacile.tenants.models import (
     MembershipRole,
     MerchantUser,
     Store,
+    StoreLogo,
     StoreStatus,
 )
 from payfacile.tenants.scope import across_stores, scoped
@@ -168,3 +170,24 @@ async def set_status(store: Store, status: StoreStatus, *, hosts: HostResolver) 
 
 def new_verification_token() -> str:
     return secrets.token_hex(16)
+
+
+LOGO_TYPES = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}
+MAX_LOGO_BYTES = 512 * 1024
+
+
+async def set_logo(store: Store, data: bytes, *, hosts: HostResolver) -> None:
+    """Replace the store's logo (PNG or JPEG, 512 KB at most): pages, emails and PDFs use it."""
+    content_type = next((kind for magic, kind in LOGO_TYPES.items() if data.startswith(magic)), "")
+    if not content_type:
+        raise InvalidInput(_l("A logo must be a PNG or JPEG image."), field="logo")
+    if len(data) > MAX_LOGO_BYTES:
+        raise InvalidInput(_l("A logo is 512 KB at most."), field="logo")
+    etag = hashlib.sha256(data).hexdigest()[:32]
+    scope = scoped(store)
+    async with in_transaction():
+        await scope.query(StoreLogo).delete()
+        await scope.create(StoreLogo, content_type=content_type, data=data, etag=etag)
+        await Store.filter(id=store.id).update(logo_etag=etag)
+    store.logo_etag = etag
+    await hosts.invalidate_store(store)

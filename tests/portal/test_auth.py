@@ -398,23 +398,6 @@ async def test_home_shows_what_needs_attention(client: Client, services: Platfor
     assert "Order 1007" in home  # newest first
 
 
-async def test_an_order_page_is_only_for_its_buyer(client: Client) -> None:
-    from tests.factories import make_order
-
-    store, buyer = await acme_with_buyer()
-    await make_order(store, buyer, "1001", total=2599)
-    someone = await make_customer(store, "someone@example.com")
-    await make_order(store, someone, "1002")
-    other = await make_store("other")
-    await make_order(other, await make_customer(other, "x@example.com"), "1003")
-    await sign_in(client)
-    mine = await client.get("/portal/orders/1001", headers=ACME)
-    assert mine.status_code == 200
-    assert "€25.99" in await mine.get_data(as_text=True)
-    for number in ("1002", "1003", "9999"):
-        assert (await client.get(f"/portal/orders/{number}", headers=ACME)).status_code == 404
-
-
 async def test_a_bad_address_for_a_link_gets_a_message_by_the_field(client: Client) -> None:
     await acme_with_buyer()
     response = await post(client, "/portal/login/link", {"link_email": "nope"})

@@ -1,0 +1,106 @@
+"""The buyer's orders and invoices. Only the signed-in buyer's own: anything else is a 404."""
+
+from __future__ import annotations
+
+import functools
+import re
+
+from quart import Response, g, request
+from quart.typing import ResponseReturnValue
+
+from payfacile.platform.errors import NotFound
+from payfacile.platform.i18n import current_language
+from payfacile.platform.text import Text, _l
+from payfacile.portal import orders as order_service
+from payfacile.portal.models import Invoice, Order, OrderLine, OrderStatus, Payment
+from payfacile.portal.orders import Cursor
+from payfacile.portal.pdf import invoice_pdf
+from payfacile.portal.views import blueprint, render_page
+from payfacile.tenants.scope import scoped
+
+ORDER_STATUS_LABELS: dict[str, Text] = {
+    OrderStatus.PENDING: _l("Pending"),
+    OrderStatus.PAID: _l("Paid"),
+    OrderStatus.FULFILLED: _l("Fulfilled"),
+    OrderStatus.REFUNDED: _l("Refunded"),
+    OrderStatus.PARTIALLY_REFUNDED: _l("Partly refunded"),
+    OrderStatus.CANCELED: _l("Canceled"),
+    OrderStatus.FAILED: _l("Payment failed"),
+}
+SAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
+
+
+@blueprint.app_template_global()
+def order_status_label(status: str) -> str:
+    """A status's words in the page's language: one lookup per row, not a catalog search."""
+    return _status_label(current_language(), str(status))
+
+
+@functools.cache
+def _status_label(language: str, status: str) -> str:
+    label = ORDER_STATUS_LABELS.get(status)
+    return label.in_language(language) if label is not None else status
+
+
+@blueprint.get("/orders")
+async def orders() -> ResponseReturnValue:
+    """Newest first, 20 a page; `?before=` and `?after=` hold keyset cursors."""
+    before, after = _cursor("before"), _cursor("after")
+    page = await order_service.order_page(g.store, g.customer, before=before, after=after)
+    invoices = await order_service.invoices_by_order(g.store, page.orders)
+    return await render_page("portal/orders.html", page=page, invoices=invoices)
+
+
+def _cursor(name: str) -> Cursor | None:
+    value = request.args.get(name)
+    return Cursor.parse(value[:64]) if value else None
+
+
+@blueprint.get("/orders/<number>")
+async def order(number: str) -> ResponseReturnValue:
+    scope = scoped(g.store)
+    found = await scope.get(Order, number=number[:32], customer_id=g.customer.id)
+    lines = await scope.query(OrderLine).filter(order_id=found.id).order_by("id")
+    payments = await scope.query(Payment).filter(order_id=found.id).order_by("created_at")
+    invoices = (await order_service.invoices_by_order(g.store, [found])).get(found.id, [])
+    return await render_page(
+        "portal/order.html", order=found, lines=lines, payments=payments, invoices=invoices
+    )
+
+
+@blueprint.get("/invoices/<number>.pdf")
+async def invoice(number: str) -> ResponseReturnValue:
+    """The invoice PDF as a download, rendered on first request and then served as stored.
+
+    A browser that has it already (`If-None-Match`) gets a 304 without the bytes being read.
+    """
+    filters = {"number": number[:32], "customer_id": g.customer.id}
+    scope = scoped(g.store)
+    if request.if_none_match:
+        known = await scope.query(Invoice).filter(**filters).only("id", "etag").first()
+        if known is None:
+            raise NotFound(_l("There is no such invoice."))
+        if known.etag and request.if_none_match.contains(known.etag):
+            return _not_modified(known.etag)
+    found = await scope.query(Invoice).filter(**filters).first()
+    if found is None:
+        raise NotFound(_l("There is no such invoice."))
+    pdf, etag = await invoice_pdf(g.store, found)
+    response = Response(pdf, mimetype="application/pdf")
+    filename = SAFE_FILENAME.sub("-", found.number) + ".pdf"
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    _cache_privately(response, etag)
+    return response
+
+
+def _not_modified(etag: str) -> Response:
+    response = Response(status=304)
+    _cache_privately(response, etag)
+    return response
+
+
+def _cache_privately(response: Response, etag: str) -> None:
+    """The buyer's browser may keep it but must ask again; no shared cache may keep it."""
+    response.set_etag(etag)
+    response.cache_control.private = True
+    response.cache_control.no_cache = True

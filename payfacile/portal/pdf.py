@@ -1,0 +1,166 @@
+"""Invoice PDFs: rendered once from the frozen snapshot with xhtml2pdf, then stored and served.
+
+xhtml2pdf is synchronous and CPU-bound, so Jinja and the PDF both run in a worker thread. It
+may read nothing from the network or the disk beyond what `_resource` hands it: the package's
+static files and the store's stored logo. Its own policy refuses anything else as well.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import functools
+import hashlib
+import io
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from babel import Locale
+from babel.numbers import format_percent
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from xhtml2pdf import pisa
+from xhtml2pdf.config.resources import ResourceAccessPolicy
+
+import payfacile
+from payfacile.platform import i18n
+from payfacile.platform.errors import ServiceUnavailable
+from payfacile.platform.text import _l
+from payfacile.portal.models import Invoice
+from payfacile.tenants.models import Store, StoreLogo
+from payfacile.tenants.scope import scoped
+
+log = logging.getLogger(__name__)
+
+PACKAGE = Path(payfacile.__file__).resolve().parent
+STATIC = PACKAGE / "static"
+TEMPLATE = "portal/invoice_pdf.html"
+LOGO_URI = "payfacile:logo"
+STATIC_PREFIX = "payfacile:static/"
+REFUSED = "data:,"  # what a refused resource becomes: empty, never a fetch
+POLICY = ResourceAccessPolicy.server(
+    base_dir=STATIC, allow_remote=False, max_resources=10, max_render_seconds=30
+)
+
+
+@dataclass(frozen=True)
+class Branding:
+    """What the PDF takes from the store as it is when the PDF is first rendered."""
+
+    color: str
+    logo: bytes | None = None
+    logo_type: str = ""
+
+
+async def invoice_pdf(store: Store, invoice: Invoice) -> tuple[bytes, str]:
+    """The invoice's PDF and ETag: the stored bytes, or rendered now and stored for good.
+
+    Two first downloads at once may both render; the first to store wins and both serve it,
+    so an invoice only ever has one PDF and one ETag.
+    """
+    if invoice.pdf is not None and invoice.etag:
+        return bytes(invoice.pdf), invoice.etag
+    branding = await branding_of(store)
+    pdf = await asyncio.to_thread(
+        render_invoice,
+        invoice.snapshot,
+        number=invoice.number,
+        issued_at=invoice.issued_at,
+        branding=branding,
+    )
+    etag = hashlib.sha256(pdf).hexdigest()[:32]
+    scope = scoped(store)
+    stored = (
+        await scope.query(Invoice)
+        .filter(id=invoice.id, pdf__isnull=True)
+        .update(pdf=pdf, etag=etag)
+    )
+    if not stored:
+        winner = await scope.get(Invoice, id=invoice.id)
+        return bytes(winner.pdf or b""), winner.etag
+    return pdf, etag
+
+
+async def branding_of(store: Store) -> Branding:
+    if not store.logo_etag:
+        return Branding(color=store.brand_color)
+    logo = await scoped(store).query(StoreLogo).first()
+    if logo is None:
+        return Branding(color=store.brand_color)
+    return Branding(color=store.brand_color, logo=bytes(logo.data), logo_type=logo.content_type)
+
+
+def render_invoice(
+    snapshot: dict[str, Any], *, number: str, issued_at: datetime, branding: Branding
+) -> bytes:
+    """The PDF of an issued invoice, from its snapshot alone. Blocking: call in a thread."""
+    language = i18n.language_of(snapshot.get("locale", ""))
+    html = (
+        _environment(language)
+        .get_template(TEMPLATE)
+        .render(
+            invoice=snapshot,
+            number=number,
+            issued_at=issued_at,
+            color=branding.color,
+            has_logo=branding.logo is not None,
+            logo_uri=LOGO_URI,
+            language=language,
+        )
+    )
+    return html_to_pdf(html, branding)
+
+
+def html_to_pdf(html: str, branding: Branding) -> bytes:
+    out = io.BytesIO()
+    result = pisa.CreatePDF(
+        html,
+        dest=out,
+        link_callback=functools.partial(_resource, branding=branding),
+        resource_policy=POLICY,
+        encoding="utf-8",
+    )
+    if result.err:
+        log.error("invoice PDF failed to render: %s errors", result.err)
+        raise ServiceUnavailable(_l("The invoice could not be produced. Try again in a moment."))
+    return out.getvalue()
+
+
+def _resource(uri: str, _relative: str | None, *, branding: Branding) -> str:
+    """xhtml2pdf's only way to reach a file: the logo, or one of the package's static files."""
+    if uri == LOGO_URI and branding.logo is not None:
+        encoded = base64.b64encode(branding.logo).decode()
+        return f"data:{branding.logo_type};base64,{encoded}"
+    if isinstance(uri, str) and uri.startswith(STATIC_PREFIX):
+        path = (STATIC / uri.removeprefix(STATIC_PREFIX)).resolve()
+        if path.is_relative_to(STATIC) and path.is_file():
+            return str(path)
+    log.warning("invoice PDF: refused the resource %.100r", uri)
+    return REFUSED
+
+
+@functools.cache
+def _environment(language: str) -> Environment:
+    """One Jinja environment per language, so that threads never share a switched catalog."""
+    env = Environment(
+        loader=FileSystemLoader(PACKAGE / "templates"),
+        autoescape=select_autoescape(default=True),
+        extensions=["jinja2.ext.i18n"],
+    )
+    env.install_gettext_translations(i18n.translations(language), newstyle=True)  # type: ignore[attr-defined]
+    env.filters.update(
+        money=lambda amount, currency: _pdf_text(i18n.money(amount, currency, language)),
+        date=lambda value: i18n.date(value, language),
+        rate=lambda basis_points: _pdf_text(
+            format_percent(basis_points / 10_000, locale=language, decimal_quantization=False)
+        ),
+        country=lambda code: Locale.parse(language).territories.get(code, code) if code else "",
+    )
+    return env
+
+
+def _pdf_text(text: str) -> str:
+    """The PDF's standard fonts have no narrow no-break space (French digit groups)."""
+    return text.replace("\u202f", "\u00a0")

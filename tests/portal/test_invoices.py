@@ -1,0 +1,234 @@
+"""Invoice PDFs: one click, frozen at issue, stored once, cached by ETag, only for their buyer."""
+
+from __future__ import annotations
+
+import http.server
+import io
+import subprocess
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from quart.typing import TestClientProtocol as Client
+from werkzeug.datastructures import Headers
+
+from payfacile.platform.app import Platform
+from payfacile.portal.invoices import issue_invoice
+from payfacile.portal.models import Customer, Invoice, OrderStatus
+from payfacile.portal.orders import Line, place_order
+from payfacile.portal.pdf import Branding, html_to_pdf
+from payfacile.tenants import service
+from payfacile.tenants.models import Store
+from payfacile.tenants.scope import scoped
+from tests.conftest import require_tool
+from tests.factories import make_customer, make_store
+from tests.portal.test_auth import ACME, OTHER, PASSWORD, acme_with_buyer, sign_in
+
+ISSUED = datetime(2026, 3, 14, 9, tzinfo=UTC)
+
+
+def pdf_text(pdf: bytes, tmp_path: Path) -> str:
+    tool = require_tool("pdftotext", "poppler-utils")
+    path = tmp_path / "invoice.pdf"
+    path.write_bytes(pdf)
+    result = subprocess.run([tool, "-layout", str(path), "-"], capture_output=True, check=True)
+    return result.stdout.decode()
+
+
+def pdf_images(pdf: bytes, tmp_path: Path) -> list[str]:
+    """One line per image in the PDF, from `pdfimages -list`."""
+    path = tmp_path / "images.pdf"
+    path.write_bytes(pdf)
+    tool = require_tool("pdfimages", "poppler-utils")
+    result = subprocess.run([tool, "-list", str(path)], capture_output=True, check=True)
+    return result.stdout.decode().splitlines()[2:]  # after the header and its rule
+
+
+async def invoiced(
+    store: Store, buyer: Customer, *, lines: int = 3, number: str = "1001"
+) -> Invoice:
+    order = await place_order(
+        store,
+        buyer,
+        number=number,
+        placed_at=ISSUED,
+        status=OrderStatus.PAID,
+        lines=[Line(f"Beans lot {n}", n, 1250, tax_rate_bp=2000) for n in range(1, lines + 1)],
+    )
+    return await issue_invoice(store, order, issued_at=ISSUED)
+
+
+async def download(client: Client, number: str, **headers: str) -> tuple[int, bytes, Headers]:
+    response = await client.get(f"/portal/invoices/{number}.pdf", headers={**ACME, **headers})
+    return response.status_code, await response.get_data(), response.headers
+
+
+async def test_one_click_downloads_the_invoice_as_a_pdf(client: Client, tmp_path: Path) -> None:
+    store, buyer = await acme_with_buyer()
+    invoice = await invoiced(store, buyer, lines=20)
+    await sign_in(client)
+    status, pdf, headers = await download(client, invoice.number)
+    assert status == 200
+    assert headers["Content-Type"] == "application/pdf"
+    assert headers["Content-Disposition"] == 'attachment; filename="INV-000001.pdf"'
+    assert pdf.startswith(b"%PDF-")
+    text = pdf_text(pdf, tmp_path)
+    assert "INV-000001" in text
+    assert "Acme Coffee" in text
+    assert "Camille" in text
+    for n in (1, 7, 20):
+        assert f"Beans lot {n}" in text
+    assert "€3,150.00" in text  # 210 × €12.50 + 20 % VAT
+
+
+async def test_the_pdf_is_stored_at_first_download_and_then_served_as_is(client: Client) -> None:
+    store, buyer = await acme_with_buyer()
+    invoice = await invoiced(store, buyer)
+    assert invoice.pdf is None
+    await sign_in(client)
+    _, first, headers = await download(client, invoice.number)
+    stored = await scoped(store).get(Invoice, id=invoice.id)
+    assert stored.pdf == first
+    assert headers["ETag"] == f'"{stored.etag}"'
+    assert "private" in headers["Cache-Control"]
+    _, second, again = await download(client, invoice.number)
+    assert second == first
+    assert again["ETag"] == headers["ETag"]
+
+    status, body, cached = await download(
+        client, invoice.number, **{"If-None-Match": headers["ETag"]}
+    )
+    assert (status, body) == (304, b"")
+    assert cached["ETag"] == headers["ETag"]
+    status, _, _ = await download(client, invoice.number, **{"If-None-Match": '"other"'})
+    assert status == 200
+
+
+async def test_an_invoice_stays_as_issued(client: Client, tmp_path: Path) -> None:
+    store, buyer = await acme_with_buyer()
+    invoice = await invoiced(store, buyer)
+    await scoped(store).update(buyer, name="Someone Else", address_line1="1 New Street")
+    await Store.filter(id=store.id).update(name="Renamed Coffee")
+    await sign_in(client)
+    text = pdf_text((await download(client, invoice.number))[1], tmp_path)
+    assert "Camille" in text
+    assert "Someone Else" not in text
+    assert "Acme Coffee" in text
+    assert "Renamed Coffee" not in text
+
+
+async def test_a_french_store_issues_french_invoices_with_its_branding(
+    client: Client, tmp_path: Path, services: Platform
+) -> None:
+    store = await make_store(
+        "acme",
+        name="Atelier Lumière",
+        locale="fr_FR",
+        currency="EUR",
+        address_line1="12 rue des Artisans",
+        postal_code="69002",
+        city="Lyon",
+        country="FR",
+        vat_number="FR40123456789",
+        brand_color="#0f766e",
+    )
+    await service.set_logo(store, LOGO, hosts=services.hosts)
+    buyer = await make_customer(store, "camille@example.com", name="Camille", country="BE")
+    await scoped(store).update(buyer, password_hash=await _hash())
+    invoice = await invoiced(store, buyer, lines=2)
+    await sign_in(client)
+    _, pdf, _ = await download(client, invoice.number)
+    text = pdf_text(pdf, tmp_path)
+    for words in ("Facture", "Numéro de TVA", "FR40123456789", "69002 Lyon", "Belgique", "45,00"):
+        assert words in text, words
+    assert len(pdf_images(pdf, tmp_path)) == 1  # the logo
+
+
+async def _hash() -> str:
+    from payfacile.platform.passwords import hash_password
+
+    return await hash_password(PASSWORD)
+
+
+def png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (64, 32), "#0f766e").save(out, format="PNG")
+    return out.getvalue()
+
+
+LOGO = png()
+
+
+async def test_markup_in_a_name_is_text_in_the_pdf(client: Client, tmp_path: Path) -> None:
+    store, buyer = await acme_with_buyer()
+    await scoped(store).update(buyer, name="<b>Camille</b> & <i>co</i>")
+    invoice = await invoiced(store, buyer)
+    await sign_in(client)
+    text = pdf_text((await download(client, invoice.number))[1], tmp_path)
+    assert "<b>Camille</b> & <i>co</i>" in text
+
+
+@pytest.fixture
+def listener() -> Iterator[tuple[int, list[str]]]:
+    """A web server on the loopback that records every request it gets."""
+    hits: list[str] = []
+
+    class Record(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Record)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1], hits
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_renderer_fetches_nothing_from_the_network_or_the_disk(
+    listener: tuple[int, list[str]], tmp_path: Path
+) -> None:
+    port, hits = listener
+    html = (
+        f'<img src="http://127.0.0.1:{port}/img.png">'
+        f"<style>@import url(http://127.0.0.1:{port}/x.css);</style>"
+        '<img src="/etc/hostname"><img src="file:///etc/hostname"><p>Still rendered</p>'
+    )
+    pdf = html_to_pdf(html, Branding(color="#000000"))
+    assert hits == []
+    assert "Still rendered" in pdf_text(pdf, tmp_path)
+
+
+async def test_another_buyers_or_stores_invoice_is_a_404(client: Client) -> None:
+    store, buyer = await acme_with_buyer()
+    someone = await make_customer(store, "someone@example.com")
+    theirs = await invoiced(store, someone, number="2001")
+    other = await make_store("other")
+    elsewhere = await invoiced(other, await make_customer(other, "x@example.com"), number="3001")
+    await sign_in(client)
+    assert theirs.number == "INV-000001"
+    assert elsewhere.number == "INV-000001"
+    mine = await invoiced(store, buyer, number="1001")
+    assert mine.number == "INV-000002"
+    assert (await download(client, "INV-000002"))[0] == 200
+    assert (await download(client, "INV-000001"))[0] == 404  # someone's, in this store
+    assert (await download(client, "INV-000001", **{"If-None-Match": "*"}))[0] == 404
+    assert (await download(client, "INV-999999"))[0] == 404
+    other_store = await client.get("/portal/invoices/INV-000001.pdf", headers=OTHER)
+    assert other_store.status_code == 303  # no session there: sign in first
+
+
+async def test_signed_out_an_invoice_leads_to_sign_in(client: Client) -> None:
+    store, buyer = await acme_with_buyer()
+    await invoiced(store, buyer)
+    status, _, headers = await download(client, "INV-000001")
+    assert status == 303
+    assert headers["Location"] == "/portal/login?next=/portal/invoices/INV-000001.pdf"
