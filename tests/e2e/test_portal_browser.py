@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.async_api import BrowserContext, Page, expect
+from playwright.async_api import Browser, BrowserContext, Page, expect
 from werkzeug.exceptions import MethodNotAllowed
 
 from payfacile.platform import db
 from payfacile.platform.app import create_app
 from payfacile.platform.config import Settings
 from payfacile.platform.models import OutboxEmail
-from tests.e2e.conftest import check_accessibility
+from tests.e2e.conftest import check_accessibility, mobile_context
+from tests.portal.test_invoices import pdf_text
 from tests.test_cli import payfacile
 
 LINK = re.compile(r"http://acme\.payfacile\.localhost:8000(/portal/[\w/-]+)")
@@ -189,11 +191,14 @@ class Tour:
         pages = {
             rule.endpoint
             for rule in self.routes.map.iter_rules()
-            if rule.endpoint.startswith("portal.") and "GET" in (rule.methods or ())
+            if rule.endpoint.startswith("portal.")
+            and "GET" in (rule.methods or ())
+            and rule.endpoint not in NOT_PAGES
         }
         return pages - self.seen
 
 
+NOT_PAGES = {"portal.invoice"}  # a PDF download, opened in test_buyer_reads_orders_and_invoices
 WORDS = {
     "en": {"mismatch": "do not match an account", "too_short": "at least 10 characters"},
     "fr": {"mismatch": "ne correspondent à aucun compte", "too_short": "au moins 10 caractères"},
@@ -239,6 +244,7 @@ async def test_every_portal_page_is_accessible_in_english_and_in_french(
     await page.locator("#password").fill("payfacile-demo")
     await tour.submit("form:has(#password)")
     await expect(page).to_have_url(origin + "/portal/")
+    await tour.goto("/portal/orders")
     await tour.goto("/portal/orders/1001")
     await tour.goto("/portal/orders/999999")
     await tour.goto("/portal/account")
@@ -248,3 +254,62 @@ async def test_every_portal_page_is_accessible_in_english_and_in_french(
     await tour.goto(await emailed_link("buyer.new@example.com"))
 
     assert tour.unvisited() == set(), "a portal page nobody checked: add it to this tour"
+
+
+async def sign_in_as_demo_buyer(page: Page, origin: str) -> None:
+    await page.goto(origin + "/portal/login")
+    await page.get_by_label("Email", exact=True).first.fill("buyer@example.com")
+    await page.get_by_label("Password", exact=True).fill("payfacile-demo")
+    await submit(page)
+    await expect(page).to_have_url(origin + "/portal/")
+
+
+async def test_buyer_reads_orders_and_downloads_an_invoice(
+    page: Page, live_server: int, settings: Settings, tmp_path: Path
+) -> None:
+    demo_store(settings)
+    origin = f"http://acme.payfacile.localhost:{live_server}"
+    await sign_in_as_demo_buyer(page, origin)
+
+    await page.get_by_role("link", name="Orders", exact=True).click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Orders")
+    rows = page.locator("table.orders tbody tr")
+    await expect(rows).to_have_count(7)
+    await expect(rows.first).to_contain_text("1007")  # newest first
+    await expect(rows.first.locator(".badge")).to_have_text("Pending")
+    await expect(rows.last.locator(".badge")).to_have_text("Fulfilled")
+
+    await page.get_by_role("link", name="1001", exact=True).click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Order 1001")
+    await expect(page.get_by_role("cell", name="Hand grinder")).to_be_visible()
+    await expect(page.get_by_text("Visa •••• 4242")).to_be_visible()
+    total = await page.locator("tfoot tr").last.locator("td.numeric").inner_text()
+
+    async with page.expect_download() as downloading:
+        await page.get_by_role("link", name=re.compile(r"Invoice INV-\d{6}")).click()
+    download = await downloading.value
+    assert re.fullmatch(r"INV-\d{6}\.pdf", download.suggested_filename)
+    saved = tmp_path / download.suggested_filename
+    await download.save_as(saved)
+    text = pdf_text(saved.read_bytes(), tmp_path)
+    assert download.suggested_filename.removesuffix(".pdf") in text
+    assert "Hand grinder" in text
+    assert "Ethiopia Yirgacheffe beans, 1 kg" in text
+    assert total.strip() in text
+
+
+async def test_orders_fit_a_phone_screen(
+    browser: Browser, live_server: int, settings: Settings
+) -> None:
+    demo_store(settings)
+    origin = f"http://acme.payfacile.localhost:{live_server}"
+    page = await (await mobile_context(browser)).new_page()
+    await sign_in_as_demo_buyer(page, origin)
+    for path in ("/portal/orders", "/portal/orders/1001"):
+        await page.goto(origin + path)
+        widths = await page.evaluate(
+            "({scroll: document.documentElement.scrollWidth, inner: window.innerWidth})"
+        )
+        assert widths["scroll"] <= widths["inner"], f"horizontal scroll on {path}: {widths}"
+        await check_accessibility(page)
+    await expect(page.get_by_role("cell", name="€183.60").last).to_be_visible()  # the total
