@@ -56,6 +56,7 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/resolution.py
+	$(BIN)/python bench/orders.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

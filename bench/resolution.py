@@ -36,7 +36,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 from urllib.parse import urlsplit, urlunsplit
@@ -88,6 +88,7 @@ class Target:
     path: str
     host: str
     expect_body: str | None = None  # exact body; else a page that names the demo store
+    cookie: str = ""  # a Cookie header to send (a signed-in session)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,10 +169,11 @@ def run_checked(command: list[str], *, env: dict[str, str] | None = None) -> str
     return done.stdout
 
 
-def get(port: int, path: str, host: str) -> tuple[int, str]:
+def get(port: int, path: str, host: str, cookie: str = "") -> tuple[int, str]:
     connection = http.client.HTTPConnection(LOOPBACK, port, timeout=5)
     try:
-        connection.request("GET", path, headers={"Host": host})
+        headers = {"Host": host, "Cookie": cookie} if cookie else {"Host": host}
+        connection.request("GET", path, headers=headers)
         response = connection.getresponse()
         return response.status, response.read().decode("utf-8", "replace")
     finally:
@@ -356,7 +358,7 @@ def ensure_wrk() -> str:
 
 def check_target(port: int, target: Target) -> None:
     """One request before the load: the right status and body, so wrk measures the page."""
-    status, body = get(port, target.path, target.host)
+    status, body = get(port, target.path, target.host, target.cookie)
     if target.expect_body is not None:
         ok = status == 200 and body == target.expect_body
     else:
@@ -375,6 +377,7 @@ def run_wrk(wrk: str, script: Path, port: int, target: Target, seconds: int, loa
         f"--script={script}",
         "--header",
         f"Host: {target.host}",
+        *(["--header", f"Cookie: {target.cookie}"] if target.cookie else []),
         f"http://{LOOPBACK}:{port}{target.path}",
     ]
     output = run_checked(command)
@@ -436,6 +439,22 @@ def code_version() -> str:
     return f"{head.stdout.strip()}{changed}"
 
 
+def print_table(results: list[Result], *, base: Result, share_label: str) -> None:
+    """One row per target: requests/s, latency, share of `base`'s requests/s, CPU/request."""
+    width = max(len(result.target.label) for result in results)
+    print(
+        f"{'target'.ljust(width)}  {'requests/s':>10}  {'p50':>9}  {'p99':>9}"
+        f"  {share_label:>8}  {'server CPU/request':>18}"
+    )
+    for result in results:
+        share = result.requests_per_second / base.requests_per_second
+        cpu = "-" if result.server_cpu_us is None else f"{result.server_cpu_us:,.0f} µs"
+        print(
+            f"{result.target.label.ljust(width)}  {result.requests_per_second:>10,.0f}"
+            f"  {_ms(result.p50_us):>9}  {_ms(result.p99_us):>9}  {share:>8.0%}  {cpu:>18}"
+        )
+
+
 def report(backend: Backend, load: Load, busy_before: float | None, results: list[Result]) -> None:
     floor, bare, page = results
     print()
@@ -452,18 +471,7 @@ def report(backend: Backend, load: Load, busy_before: float | None, results: lis
     if busy_before is not None and busy_before > BUSY_WARNING:
         print("  other work was running: these figures are low and noisy, run again when idle")
     print()
-    width = max(len(result.target.label) for result in results)
-    print(
-        f"{'target'.ljust(width)}  {'requests/s':>10}  {'p50':>9}  {'p99':>9}  {'of floor':>8}"
-        f"  {'server CPU/request':>18}"
-    )
-    for result in results:
-        share = result.requests_per_second / floor.requests_per_second
-        cpu = "-" if result.server_cpu_us is None else f"{result.server_cpu_us:,.0f} µs"
-        print(
-            f"{result.target.label.ljust(width)}  {result.requests_per_second:>10,.0f}"
-            f"  {_ms(result.p50_us):>9}  {_ms(result.p99_us):>9}  {share:>8.0%}  {cpu:>18}"
-        )
+    print_table(results, base=floor, share_label="of floor")
     print()
     ratio = page.requests_per_second / bare.requests_per_second
     line = f"store page / PayFacile bare route: {ratio:.2f} of the requests/s"
@@ -477,14 +485,16 @@ def report(backend: Backend, load: Load, busy_before: float | None, results: lis
 # --- main --------------------------------------------------------------------------------------
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+def parse_args(argv: list[str] | None, doc: str | None = __doc__) -> argparse.Namespace:
+    """The options every benchmark here takes (`doc`: the benchmark's module docstring)."""
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
     parser.add_argument("--postgres", metavar="URL", help="PostgreSQL server (with --redis)")
     parser.add_argument("--redis", metavar="URL", help="Redis server (with --postgres)")
     parser.add_argument("--seconds", type=int, default=10, help="load per target (10)")
     parser.add_argument("--warmup", type=int, default=2, help="warm-up per target (2)")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if bool(args.postgres) != bool(args.redis):
         parser.error("--postgres and --redis go together")
@@ -499,13 +509,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
+@dataclasses.dataclass(frozen=True)
+class Setup:
+    load: Load
+    wrk: str
+    work: Path  # a temporary directory, removed at the end
+    script: Path  # wrk's reporting script
+    backend: Backend
+    env: dict[str, str]  # the app's environment: `payfacile …` and the servers use it
+
+
+def set_up(args: argparse.Namespace, stack: contextlib.ExitStack) -> Setup:
+    """wrk, a work directory, the back end (a throwaway database and Redis prefix, or SQLite in
+    the work directory) and the demo store in it; all undone when `stack` closes."""
     load = Load(args.seconds, args.warmup, args.connections, args.threads)
     wrk = ensure_wrk()
     work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pf-bench-")))
     script = work / "report.lua"
     script.write_text(WRK_SCRIPT)
-
     if args.postgres:
         database_url = stack.enter_context(postgres_database(args.postgres))
         prefix = f"pfbench:{uuid.uuid4().hex[:12]}:"
@@ -521,7 +542,13 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
     env = app_env(work / "data", backend)
     print(f"Preparing the demo store ({backend.description}) …", flush=True)
     prepare_data(env)
+    return Setup(load, wrk, work, script, backend, env)
 
+
+def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
+    setup = set_up(args, stack)
+    load, wrk, work, script = setup.load, setup.wrk, setup.work, setup.script
+    backend, env = setup.backend, setup.env
     floor = Target("(1) plain Quart route", BARE_PATH, STORE_HOST, expect_body=BARE_BODY)
     bare = Target("(2) PayFacile bare route", BARE_PATH, STORE_HOST, expect_body=BARE_BODY)
     page = Target("(3) demo store /portal/login", "/portal/login", STORE_HOST)
@@ -542,12 +569,15 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
         print(f"\nThe PayFacile server logged:\n{log}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def run_until_done(
+    run_benchmark: Callable[[argparse.Namespace, contextlib.ExitStack], None],
+    args: argparse.Namespace,
+) -> int:
+    """Run a benchmark; whatever it entered on the stack is undone even on Ctrl-C."""
     signal.signal(signal.SIGTERM, _raise_interrupt)
     stack = contextlib.ExitStack()
     try:
-        run(args, stack)
+        run_benchmark(args, stack)
     except BenchError as error:
         print(f"\nbench: {error}", file=sys.stderr)
         return 1
@@ -560,6 +590,10 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stack.close()
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_until_done(run, parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import functools
 import io
+import re
+from collections.abc import Callable
+from datetime import date as date_
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -14,6 +17,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency, get_currency_precision
 from babel.support import NullTranslations, Translations
+from markupsafe import Markup
 from quart import Quart, Request, g
 
 from payfacile.tenants.models import Store
@@ -73,16 +77,48 @@ def ngettext(singular: str, plural: str, n: int, **values: Any) -> str:
 
 
 def money(amount_minor: int, currency: str, language: str | None = None) -> str:
-    """`1999, "EUR"` → "€19.99" in English, "19,99 €" in French."""
-    code = currency.upper()
-    digits = get_currency_precision(code)
-    return format_currency(
-        amount_minor / 10**digits, code, locale=_locale(language or current_language())
-    )
+    """`1999, "EUR"` → "€19.99" in English, "19,99 €" in French (Babel's formats)."""
+    return _money_format(language or current_language(), currency.upper())(amount_minor)
+
+
+@functools.cache
+def _money_format(language: str, currency: str) -> Callable[[int], str]:
+    """A formatter for one language and currency that writes what Babel writes, at a tenth of
+    its cost (a page of orders formats dozens of amounts). Babel's own output for a probe
+    amount gives the symbol's place and the separators; negative amounts go to Babel."""
+    locale = _locale(language)
+    digits = get_currency_precision(currency)
+
+    def babel(amount_minor: int) -> str:
+        return format_currency(amount_minor / 10**digits, currency, locale=locale)
+
+    probe = babel(1234567 * 10**digits + (10**digits - 1 if digits else 0))
+    found = re.fullmatch(r"(\D*)1(\D+)234(?:\2)567(?:(\D+)(9+))?(\D*)", probe)
+    if found is None or bool(digits) != bool(found.group(3)):
+        return babel
+    prefix, group, decimal, _, suffix = found.groups()
+
+    def fast(amount_minor: int) -> str:
+        if amount_minor < 0:
+            return babel(amount_minor)
+        whole, fraction = divmod(amount_minor, 10**digits)
+        text = f"{whole:,}".replace(",", group)
+        if digits:
+            text += f"{decimal}{fraction:0{digits}d}"
+        return f"{prefix}{text}{suffix}"
+
+    samples = (0, 7, 1234 * 10**digits + 5, 98765432 * 10**digits)
+    return fast if all(fast(amount) == babel(amount) for amount in samples) else babel
 
 
 def date(value: datetime, language: str | None = None) -> str:
-    return format_date(value, format="medium", locale=_locale(language or current_language()))
+    return _date(value.date(), language or current_language())
+
+
+@functools.lru_cache(maxsize=8192)
+def _date(day: date_, language: str) -> str:
+    """Pages show the same few hundred days over and over: each is formatted once."""
+    return format_date(day, format="medium", locale=_locale(language))
 
 
 def datetime_(value: datetime, language: str | None = None) -> str:
@@ -94,10 +130,24 @@ def _locale(language: str) -> Locale:
     return Locale.parse(language)
 
 
+def _template_gettext(message: str, **values: Any) -> Markup:
+    """`_()` in templates, as Jinja's new-style gettext behaves under autoescape (the
+    translation is markup, the values are escaped), with the translation kept once per
+    language: pages call it dozens of times."""
+    text = _markup(current_language(), message)
+    return text % values if values else text
+
+
+@functools.cache
+def _markup(language: str, message: str) -> Markup:
+    return Markup(translations(language).gettext(message))  # noqa: S704 - our own catalog
+
+
 def install_i18n(app: Quart) -> None:
     app.jinja_env.add_extension("jinja2.ext.i18n")
     app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
         gettext, ngettext, newstyle=True
     )
+    app.jinja_env.globals.update(gettext=_template_gettext, _=_template_gettext)
     app.jinja_env.filters.update(money=money, date=date, datetime=datetime_)
     app.jinja_env.globals.update(LANGUAGES=LANGUAGES, current_language=current_language)

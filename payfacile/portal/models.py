@@ -84,6 +84,7 @@ class OrderLine(TenantOwned):
 
     class Meta:
         table = "order_line"
+        indexes = (Index(fields=("store_id", "order_id")),)
 
 
 class PaymentMethodKind(StrEnum):
@@ -138,6 +139,7 @@ class Payment(TenantOwned):
 
     class Meta:
         table = "payment"
+        indexes = (Index(fields=("store_id", "order_id")),)
 
 
 class InvoiceCounter(TenantOwned):
@@ -174,6 +176,7 @@ class Invoice(TenantOwned):
     class Meta:
         table = "invoice"
         unique_together = (("store", "number"),)
+        indexes = (Index(fields=("store_id", "order_id")),)
 
 
 class SubscriptionStatus(StrEnum):

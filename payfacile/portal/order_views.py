@@ -47,7 +47,7 @@ async def orders() -> ResponseReturnValue:
     """Newest first, 20 a page; `?before=` and `?after=` hold keyset cursors."""
     before, after = _cursor("before"), _cursor("after")
     page = await order_service.order_page(g.store, g.customer, before=before, after=after)
-    invoices = await order_service.invoices_by_order(g.store, page.orders)
+    invoices = await order_service.invoice_numbers(g.store, (order.id for order in page.orders))
     return await render_page("portal/orders.html", page=page, invoices=invoices)
 
 
@@ -62,7 +62,12 @@ async def order(number: str) -> ResponseReturnValue:
     found = await scope.get(Order, number=number[:32], customer_id=g.customer.id)
     lines = await scope.query(OrderLine).filter(order_id=found.id).order_by("id")
     payments = await scope.query(Payment).filter(order_id=found.id).order_by("created_at")
-    invoices = (await order_service.invoices_by_order(g.store, [found])).get(found.id, [])
+    invoices = (
+        await scope.query(Invoice)
+        .filter(order_id=found.id)
+        .only("id", "number", "issued_at", "total", "currency")
+        .order_by("issued_at", "id")
+    )
     return await render_page(
         "portal/order.html", order=found, lines=lines, payments=payments, invoices=invoices
     )

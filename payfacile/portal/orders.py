@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
@@ -85,6 +86,20 @@ async def place_order(
     return order
 
 
+class OrderSummary(NamedTuple):
+    """An order as a list shows it: read as plain values, no model built."""
+
+    id: int
+    number: str
+    status: OrderStatus
+    currency: str
+    total: int
+    placed_at: datetime
+
+
+SUMMARY_FIELDS = OrderSummary._fields
+
+
 @dataclass(frozen=True)
 class Cursor:
     placed_at: datetime
@@ -106,13 +121,13 @@ class Cursor:
             ) from error
 
     @classmethod
-    def of(cls, order: Order) -> Cursor:
+    def of(cls, order: Order | OrderSummary) -> Cursor:
         return cls(placed_at=order.placed_at, id=order.id)
 
 
 @dataclass(frozen=True)
 class OrderPage:
-    orders: list[Order]
+    orders: list[OrderSummary]
     newer: Cursor | None  # show the page before: `?after=` this
     older: Cursor | None  # show the page after: `?before=` this
 
@@ -134,7 +149,7 @@ async def order_page(
         if before is not None:
             query = query.filter(_older_than(before))
         query = query.order_by("-placed_at", "-id")
-    found = list(await query.limit(size + 1))
+    found = [OrderSummary(**row) for row in await query.limit(size + 1).values(*SUMMARY_FIELDS)]
     more = len(found) > size
     found = found[:size]
     if after is not None:
@@ -159,19 +174,19 @@ def _newer_than(cursor: Cursor) -> Q:
     )
 
 
-async def invoices_by_order(store: Store, orders: Iterable[Order]) -> dict[int, list[Invoice]]:
-    """The invoices of these orders, oldest first, in one query (without their PDF bytes)."""
-    ids = [order.id for order in orders]
+async def invoice_numbers(store: Store, order_ids: Iterable[int]) -> dict[int, list[str]]:
+    """The numbers of these orders' invoices, oldest first, in one query."""
+    ids = list(order_ids)
     if not ids:
         return {}
-    found = (
+    rows = (
         await scoped(store)
         .query(Invoice)
         .filter(order_id__in=ids)
-        .only("id", "order_id", "number", "issued_at", "total", "currency")
         .order_by("issued_at", "id")
+        .values_list("order_id", "number")
     )
-    grouped: dict[int, list[Invoice]] = {}
-    for invoice in found:
-        grouped.setdefault(invoice.order_id, []).append(invoice)
+    grouped: dict[int, list[str]] = {}
+    for order_id, number in rows:
+        grouped.setdefault(order_id, []).append(number)
     return grouped

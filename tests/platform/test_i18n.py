@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import random
 import re
 from pathlib import Path
 
+import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
+from babel.numbers import format_currency, get_currency_precision
 from quart import Quart, g
 from quart.typing import TestClientProtocol as Client
 
@@ -89,3 +92,13 @@ async def test_money_follows_the_language() -> None:
         assert money(123456, "EUR") == "€1,234.56"
         g.locale = "fr"
         assert money(123456, "EUR").replace("\u202f", " ").replace("\xa0", " ") == "1 234,56 €"
+
+
+@pytest.mark.parametrize("language", ["en", "fr", "fr_FR", "de_CH", "en_IN"])
+@pytest.mark.parametrize("currency", ["EUR", "USD", "JPY", "KWD"])
+def test_money_reads_exactly_as_babel_writes_it(language: str, currency: str) -> None:
+    digits = get_currency_precision(currency)
+    amounts = [0, 1, 99, 1000, 123456, 10**9 + 7, -2500, *random.sample(range(10**13), 200)]
+    for amount in amounts:
+        expected = format_currency(amount / 10**digits, currency, locale=language)
+        assert money(amount, currency, language) == expected, amount
