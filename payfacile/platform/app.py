@@ -225,7 +225,7 @@ def _register_errors(app: Quart) -> None:
 def _register_blueprints(app: Quart) -> None:
     from payfacile.platform.admin import blueprint as admin_blueprint
     from payfacile.platform.views import blueprint as platform_blueprint
-    from payfacile.portal import order_views  # noqa: F401 - adds the order pages
+    from payfacile.portal import buyer_views, order_views  # noqa: F401 - add their pages
     from payfacile.portal.views import blueprint as portal_blueprint
     from payfacile.tenants.views import blueprint as merchant_blueprint
     from payfacile.tenants.views import dashboard as dashboard_blueprint

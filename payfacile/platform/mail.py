@@ -61,8 +61,10 @@ async def queue_email(
     context: dict[str, Any],
     store: Store | None = None,
     language: str | None = None,
+    reply_to: str | None = None,
 ) -> OutboxEmail:
-    """Render `email/{template}.*` and write it to the outbox, due now.
+    """Render `email/{template}.*` and write it to the outbox, due now. Replies go to
+    `reply_to`, else to the store's support address.
 
     Call it inside the transaction of the event that causes the email.
     """
@@ -83,7 +85,7 @@ async def queue_email(
         to_address=to,
         subject=subject,
         from_address=sender,
-        reply_to=store.support_email if store else "",
+        reply_to=reply_to or (store.support_email if store else ""),
         text_body=text,
         html_body=html,
         message_id=make_msgid(domain=domain),

@@ -91,7 +91,7 @@ def _client() -> str:
     return client_address(request, platform().settings)
 
 
-async def _form() -> dict[str, str]:
+async def read_form() -> dict[str, str]:
     form = await request.form
     return {key: value[:1000] for key, value in form.items()}
 
@@ -112,7 +112,7 @@ async def login() -> ResponseReturnValue:
     errors: dict[str, Message] = {}
     email = ""
     if request.method == "POST":
-        form = await _form()
+        form = await read_form()
         email = form.get("email", "")[:254]
         try:
             customer = await auth.sign_in(
@@ -136,7 +136,7 @@ async def login() -> ResponseReturnValue:
 @blueprint.post("/login/link")
 async def email_link() -> ResponseReturnValue:
     """Email a sign-in link (15 minutes): the way in for a buyer with no password yet."""
-    form = await _form()
+    form = await read_form()
     email = form.get("link_email", "").strip()[:254]
     if "@" not in email:
         return await render_page(
@@ -185,7 +185,7 @@ async def _choose_password(token: str, *, invitation: bool) -> ResponseReturnVal
         return await _link_problem(error)
     errors: dict[str, Message] = {}
     if request.method == "POST":
-        form = await _form()
+        form = await read_form()
         try:
             await set_password(
                 auth.Buyers(g.store),
@@ -226,7 +226,7 @@ async def reset_password(token: str) -> ResponseReturnValue:
 async def forgot_password() -> ResponseReturnValue:
     if request.method == "GET":
         return await render_page("portal/forgot.html", errors={}, email="")
-    form = await _form()
+    form = await read_form()
     email = form.get("email", "").strip()[:254]
     if "@" not in email:
         errors = {"email": _l("Enter the email address you use with this store.")}
@@ -305,7 +305,7 @@ async def account() -> ResponseReturnValue:
     notice: Message = ""
     form: dict[str, str] = {}
     if request.method == "POST":
-        form = await _form()
+        form = await read_form()
         try:
             notice = await _change_account(customer, form)
         except (InvalidInput, Conflict) as error:

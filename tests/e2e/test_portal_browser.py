@@ -200,8 +200,18 @@ class Tour:
 
 NOT_PAGES = {"portal.invoice"}  # a PDF download, opened in test_buyer_reads_orders_and_invoices
 WORDS = {
-    "en": {"mismatch": "do not match an account", "too_short": "at least 10 characters"},
-    "fr": {"mismatch": "ne correspondent à aucun compte", "too_short": "au moins 10 caractères"},
+    "en": {
+        "mismatch": "do not match an account",
+        "too_short": "at least 10 characters",
+        "bad_card": "This card number is not valid.",
+        "bad_phone": "This phone number is not valid.",
+    },
+    "fr": {
+        "mismatch": "ne correspondent à aucun compte",
+        "too_short": "au moins 10 caractères",
+        "bad_card": "Ce numéro de carte n’est pas valide.",
+        "bad_phone": "Ce numéro de téléphone n’est pas valide.",
+    },
 }
 
 
@@ -247,6 +257,19 @@ async def test_every_portal_page_is_accessible_in_english_and_in_french(
     await tour.goto("/portal/orders")
     await tour.goto("/portal/orders/1001")
     await tour.goto("/portal/orders/999999")
+    await tour.goto("/portal/payment-methods")
+    await page.locator("#number").fill("4242 4242 4242 4241")
+    await page.locator("#expiry").fill("12/40")
+    await page.locator("#cvc").fill("123")
+    await tour.submit("form:has(#number)")
+    await expect(page.locator("#number-error")).to_contain_text(words["bad_card"])
+    await tour.goto("/portal/subscriptions")
+    await page.locator('main a[href$="/cancel"]').click()
+    await tour.check()
+    await tour.goto("/portal/profile")
+    await page.locator("#phone").fill("12")
+    await tour.submit("form:has(#phone)")
+    await expect(page.locator("#phone-error")).to_contain_text(words["bad_phone"])
     await tour.goto("/portal/account")
     await page.locator("#new_email").fill("buyer.new@example.com")
     await page.locator("#email_password").fill("payfacile-demo")

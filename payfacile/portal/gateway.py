@@ -1,0 +1,159 @@
+"""Payment gateways: what turns what a buyer typed into a token we may keep.
+
+Only a token, the brand, the last four digits, the expiry and a keyed fingerprint are ever
+stored. A real processor plugs in behind `PaymentGateway` with its own hosted fields: the
+browser sends the processor the card number and the form sends us its token
+(`from_hosted_fields`), so a card number never reaches this server. The built-in
+`TestGateway` takes the fields itself, for development and tests, and checks them as a
+processor would: Luhn, expiry and CVC for cards (its decline number is refused), the IBAN
+through schwifty for SEPA. Nothing here logs what it is given.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from schwifty import IBAN
+from schwifty.exceptions import SchwiftyException
+
+from payfacile.platform.errors import InvalidInput, NotAllowed
+from payfacile.platform.text import _l
+from payfacile.portal.models import PaymentMethodKind
+
+DECLINED_TEST_CARD = "4000000000000002"
+BRANDS = (  # (brand, number prefix, lengths, CVC length)
+    ("Amex", re.compile(r"3[47]"), (15,), 4),
+    ("Visa", re.compile(r"4"), (13, 16, 19), 3),
+    ("Mastercard", re.compile(r"5[1-5]|222[1-9]|22[3-9]|2[3-6]|27[01]|2720"), (16,), 3),
+    ("Discover", re.compile(r"6011|65"), (16, 19), 3),
+)
+EXPIRY = re.compile(r"^\s*(\d{1,2})\s*/\s*(\d{2}|\d{4})\s*$")
+
+
+@dataclass(frozen=True)
+class Tokenized:
+    """A payment method as we may keep it."""
+
+    kind: PaymentMethodKind
+    token: str
+    brand: str
+    last4: str
+    fingerprint: str
+    exp_month: int | None = None
+    exp_year: int | None = None
+
+
+class PaymentGateway(Protocol):
+    name: str
+
+    async def tokenize_card(
+        self, *, number: str, expiry: str, cvc: str, now: datetime | None = None
+    ) -> Tokenized:
+        """Check and tokenize card fields typed into our own form (test gateway only)."""
+        ...
+
+    async def tokenize_sepa(self, *, iban: str, holder: str) -> Tokenized: ...
+
+    async def from_hosted_fields(self, token: str) -> Tokenized:
+        """What the processor's hosted fields produced: its token, described by it."""
+        ...
+
+
+class TestGateway:
+    """Development and tests: tokens are random, nothing leaves the process."""
+
+    name = "test"
+
+    def __init__(self, secret: bytes) -> None:
+        self._secret = secret
+
+    async def tokenize_card(
+        self, *, number: str, expiry: str, cvc: str, now: datetime | None = None
+    ) -> Tokenized:
+        digits = re.sub(r"[\s-]", "", number or "")
+        brand, cvc_length = _brand(digits)
+        month, year = _expiry(expiry, now or datetime.now(UTC))
+        if not re.fullmatch(rf"\d{{{cvc_length}}}", (cvc or "").strip()):
+            raise InvalidInput(
+                _l("Enter the %(count)s-digit security code.", count=cvc_length), field="cvc"
+            )
+        if digits == DECLINED_TEST_CARD:
+            raise InvalidInput(_l("Your card was declined. Try another card."), field="number")
+        return Tokenized(
+            kind=PaymentMethodKind.CARD,
+            token=f"tok_test_{secrets.token_urlsafe(18)}",
+            brand=brand,
+            last4=digits[-4:],
+            fingerprint=self._fingerprint(digits),
+            exp_month=month,
+            exp_year=year,
+        )
+
+    async def tokenize_sepa(self, *, iban: str, holder: str) -> Tokenized:
+        holder = " ".join((holder or "").split())
+        if not holder:
+            raise InvalidInput(_l("Enter the account holder's name."), field="holder")
+        if len(holder) > 70:
+            raise InvalidInput(_l("The holder's name is 70 characters at most."), field="holder")
+        try:
+            account = IBAN(iban or "")
+        except (SchwiftyException, ValueError) as error:
+            raise InvalidInput(
+                _l("This IBAN is not valid. Check it against your bank statement."), field="iban"
+            ) from error
+        return Tokenized(
+            kind=PaymentMethodKind.SEPA,
+            token=f"tok_test_sepa_{secrets.token_urlsafe(18)}",
+            brand=account.country_code,
+            last4=account.compact[-4:],
+            fingerprint=self._fingerprint(account.compact),
+        )
+
+    async def from_hosted_fields(self, token: str) -> Tokenized:
+        raise NotAllowed(_l("This payment gateway takes the card details in this form."))
+
+    def _fingerprint(self, account_number: str) -> str:
+        """The same card or account gives the same fingerprint; it cannot be reversed."""
+        digest = hmac.new(self._secret, b"payment-method:" + account_number.encode(), "sha256")
+        return digest.hexdigest()[:32]
+
+
+def _brand(digits: str) -> tuple[str, int]:
+    if not digits.isdigit() or not 12 <= len(digits) <= 19 or not _luhn(digits):
+        raise InvalidInput(_l("This card number is not valid."), field="number")
+    for brand, prefix, lengths, cvc_length in BRANDS:
+        if prefix.match(digits) and len(digits) in lengths:
+            return brand, cvc_length
+    raise InvalidInput(
+        _l("We accept Visa, Mastercard, American Express and Discover."), field="number"
+    )
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char) * (2 if position % 2 else 1)
+        total += value - 9 if value > 9 else value
+    return total % 10 == 0
+
+
+def _expiry(text: str, now: datetime) -> tuple[int, int]:
+    found = EXPIRY.match(text or "")
+    if found is None or not 1 <= int(found.group(1)) <= 12:
+        raise InvalidInput(_l("Enter the expiry date as MM/YY."), field="expiry")
+    month, year = int(found.group(1)), int(found.group(2))
+    year = year + 2000 if year < 100 else year
+    if (year, month) < (now.year, now.month):
+        raise InvalidInput(_l("This card has expired."), field="expiry")
+    if year > now.year + 20:
+        raise InvalidInput(_l("Enter the expiry date as MM/YY."), field="expiry")
+    return month, year
+
+
+def gateway_for(secret: bytes) -> PaymentGateway:
+    return TestGateway(secret)

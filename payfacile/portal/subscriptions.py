@@ -1,0 +1,144 @@
+"""Cancelling, resuming, and asking the merchant to cancel: only as the product allows.
+
+The merchant's switch on the product (`portal_cancellation_allowed`) decides whether a buyer
+may cancel on their own; its `cancellation_mode` whether that happens at the end of the paid
+period (the buyer can resume until then) or at once. The merchant is emailed every time.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from tortoise.transactions import in_transaction
+
+from payfacile.platform.config import Settings
+from payfacile.platform.errors import Conflict, NotAllowed
+from payfacile.platform.i18n import date, language_of
+from payfacile.platform.mail import queue_email
+from payfacile.platform.text import _l
+from payfacile.portal.models import Customer, Subscription, SubscriptionStatus
+from payfacile.tenants.models import CancellationMode, Product, Store
+from payfacile.tenants.scope import scoped
+
+MAX_REASON = 500
+
+
+async def subscriptions_of(store: Store, customer: Customer) -> list[Subscription]:
+    """Live ones first (soonest renewal first), then ended ones, newest first."""
+    found = list(
+        await scoped(store)
+        .query(Subscription)
+        .filter(customer_id=customer.id)
+        .select_related("product", "payment_method")
+        .order_by("current_period_end", "id")
+    )
+    return sorted(found, key=lambda sub: has_ended(sub))
+
+
+def has_ended(subscription: Subscription, now: datetime | None = None) -> bool:
+    """Canceled, or set to end at a period end that has passed."""
+    if subscription.status == SubscriptionStatus.CANCELED:
+        return True
+    now = now or datetime.now(UTC)
+    return subscription.cancel_at_period_end and subscription.current_period_end <= now
+
+
+def can_resume(subscription: Subscription) -> bool:
+    return subscription.cancel_at_period_end and not has_ended(subscription)
+
+
+async def own_subscription(store: Store, customer: Customer, subscription_id: int) -> Subscription:
+    """The buyer's subscription with its product; anyone else's is a 404."""
+    scope = scoped(store)
+    subscription = await scope.get(Subscription, id=subscription_id, customer_id=customer.id)
+    subscription.product = await scope.get(Product, id=subscription.product_id)
+    return subscription
+
+
+async def cancellable(store: Store, customer: Customer, subscription_id: int) -> Subscription:
+    """The buyer's live subscription, if its product lets buyers cancel (403 if not)."""
+    subscription = await own_subscription(store, customer, subscription_id)
+    if not subscription.product.portal_cancellation_allowed:
+        raise NotAllowed(
+            _l("Only %(store)s can cancel this subscription: ask them.", store=store.name)
+        )
+    if has_ended(subscription):
+        raise Conflict(_l("This subscription is already canceled."))
+    return subscription
+
+
+async def cancel(
+    settings: Settings, store: Store, customer: Customer, subscription_id: int, *, reason: str
+) -> Subscription:
+    """Cancel as the product says: at the period's end, or now. 403 where it may not."""
+    subscription = await cancellable(store, customer, subscription_id)
+    product = subscription.product
+    if subscription.cancel_at_period_end:
+        raise Conflict(_l("This subscription is already canceled."))
+    now = datetime.now(UTC)
+    reason = " ".join(reason.split())[:MAX_REASON]
+    if product.cancellation_mode == CancellationMode.IMMEDIATELY:
+        changes = {"status": SubscriptionStatus.CANCELED, "canceled_at": now}
+    else:
+        changes = {"cancel_at_period_end": True, "canceled_at": now}
+    async with in_transaction():
+        await scoped(store).update(subscription, cancellation_reason=reason, **changes)
+        await _tell_merchant(settings, store, customer, subscription, "subscription_canceled")
+    return subscription
+
+
+async def resume(
+    settings: Settings, store: Store, customer: Customer, subscription_id: int
+) -> Subscription:
+    """Undo a cancellation at the period's end, while the period lasts."""
+    subscription = await own_subscription(store, customer, subscription_id)
+    if not can_resume(subscription):
+        raise Conflict(_l("This subscription cannot be resumed any more."))
+    async with in_transaction():
+        await scoped(store).update(
+            subscription, cancel_at_period_end=False, canceled_at=None, cancellation_reason=""
+        )
+        await _tell_merchant(settings, store, customer, subscription, "subscription_resumed")
+    return subscription
+
+
+async def request_cancellation(
+    settings: Settings, store: Store, customer: Customer, subscription_id: int, *, reason: str
+) -> Subscription:
+    """Where the buyer may not cancel: a message to the store's support address."""
+    subscription = await own_subscription(store, customer, subscription_id)
+    if has_ended(subscription):
+        raise Conflict(_l("This subscription is already canceled."))
+    reason = " ".join(reason.split())[:MAX_REASON]
+    await _tell_merchant(
+        settings, store, customer, subscription, "cancellation_requested", reason=reason
+    )
+    return subscription
+
+
+async def _tell_merchant(
+    settings: Settings,
+    store: Store,
+    customer: Customer,
+    subscription: Subscription,
+    template: str,
+    *,
+    reason: str | None = None,
+) -> None:
+    language = language_of(store.locale)
+    await queue_email(
+        settings,
+        to=store.support_email,
+        template=template,
+        context={
+            "store_name": store.name,
+            "product": subscription.product.name,
+            "buyer_name": customer.name,
+            "buyer_email": customer.email,
+            "ends": date(subscription.current_period_end, language),
+            "immediately": subscription.status == SubscriptionStatus.CANCELED,
+            "reason": subscription.cancellation_reason if reason is None else reason,
+        },
+        language=language,
+        reply_to=customer.email,
+    )

@@ -1,0 +1,165 @@
+"""Subscriptions: cancel and resume where the product allows it; otherwise ask the merchant."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from quart.typing import TestClientProtocol as Client
+
+from payfacile.platform.models import OutboxEmail
+from payfacile.portal.models import Customer, Subscription, SubscriptionStatus
+from payfacile.tenants.models import CancellationMode, Product, ProductKind, Store
+from payfacile.tenants.scope import scoped
+from tests.factories import make_customer, make_store
+from tests.portal.test_auth import ACME, acme_with_buyer, post, sign_in
+
+PAGE = "/portal/subscriptions"
+PERIOD_END = datetime(2031, 5, 17, 9, tzinfo=UTC)
+
+
+async def subscribe(
+    store: Store,
+    buyer: Customer,
+    *,
+    allowed: bool,
+    mode: CancellationMode = CancellationMode.END_OF_PERIOD,
+    name: str = "Coffee club",
+    period_end: datetime = PERIOD_END,
+) -> Subscription:
+    scope = scoped(store)
+    product = await scope.create(
+        Product,
+        name=name,
+        kind=ProductKind.SUBSCRIPTION,
+        price=1900,
+        interval="month",
+        portal_cancellation_allowed=allowed,
+        cancellation_mode=mode,
+    )
+    return await scope.create(
+        Subscription,
+        customer_id=buyer.id,
+        product_id=product.id,
+        status=SubscriptionStatus.ACTIVE,
+        current_period_end=period_end,
+    )
+
+
+async def reload(store: Store, subscription: Subscription) -> Subscription:
+    return await scoped(store).get(Subscription, id=subscription.id)
+
+
+async def merchant_emails() -> list[OutboxEmail]:
+    return list(await OutboxEmail.filter(to_address__startswith="support").order_by("id"))
+
+
+async def test_cancel_at_the_period_end_then_resume(client: Client) -> None:
+    store, buyer = await acme_with_buyer()
+    sub = await subscribe(store, buyer, allowed=True)
+    await sign_in(client)
+    listing = await (await client.get(PAGE, headers=ACME)).get_data(as_text=True)
+    assert f'href="{PAGE}/{sub.id}/cancel"' in listing
+    assert "Renews on May 17, 2031" in listing
+
+    confirm = await client.get(f"{PAGE}/{sub.id}/cancel", headers=ACME)
+    assert "stays active until May 17, 2031" in await confirm.get_data(as_text=True)
+    done = await post(client, f"{PAGE}/{sub.id}/cancel", {"reason": "Too much coffee"}, page=PAGE)
+    assert done.status_code == 303
+    canceled = await reload(store, sub)
+    assert canceled.cancel_at_period_end
+    assert canceled.status == SubscriptionStatus.ACTIVE  # paid until the period ends
+    assert canceled.cancellation_reason == "Too much coffee"
+    listing = await (await client.get(f"{PAGE}?done=canceled", headers=ACME)).get_data(as_text=True)
+    assert "Your subscription is canceled." in listing
+    assert "Ends on May 17, 2031" in listing
+    assert f'action="{PAGE}/{sub.id}/resume"' in listing
+    [email] = await merchant_emails()
+    assert email.subject == "Camille canceled Coffee club"
+    assert "Too much coffee" in email.text_body
+    assert "It ends on May 17, 2031" in email.text_body
+    assert email.reply_to == "camille@example.com"
+
+    resumed = await post(client, f"{PAGE}/{sub.id}/resume", {}, page=PAGE)
+    assert resumed.status_code == 303
+    back = await reload(store, sub)
+    assert not back.cancel_at_period_end
+    assert back.canceled_at is None
+    assert (await merchant_emails())[-1].subject == "Camille resumed Coffee club"
+
+
+async def test_a_product_set_to_end_at_once_cancels_now(client: Client) -> None:
+    store, buyer = await acme_with_buyer()
+    sub = await subscribe(store, buyer, allowed=True, mode=CancellationMode.IMMEDIATELY)
+    await sign_in(client)
+    confirm = await client.get(f"{PAGE}/{sub.id}/cancel", headers=ACME)
+    assert "Your subscription ends now." in await confirm.get_data(as_text=True)
+    assert (await post(client, f"{PAGE}/{sub.id}/cancel", {}, page=PAGE)).status_code == 303
+    ended = await reload(store, sub)
+    assert ended.status == SubscriptionStatus.CANCELED
+    assert ended.canceled_at is not None
+    listing = await (await client.get(PAGE, headers=ACME)).get_data(as_text=True)
+    assert "/resume" not in listing
+    assert "It ended at once." in (await merchant_emails())[-1].text_body
+    again = await post(client, f"{PAGE}/{sub.id}/resume", {}, page=PAGE)
+    assert again.status_code == 409
+
+
+async def test_where_the_product_forbids_it_the_buyer_asks_the_merchant(client: Client) -> None:
+    store, buyer = await acme_with_buyer()
+    sub = await subscribe(store, buyer, allowed=False, name="Machine service plan")
+    await sign_in(client)
+    listing = await (await client.get(PAGE, headers=ACME)).get_data(as_text=True)
+    assert "/cancel" not in listing
+    assert "To cancel this subscription, contact Acme Coffee." in listing
+
+    forced = await post(client, f"{PAGE}/{sub.id}/cancel", {"reason": "x"}, page=PAGE)
+    assert forced.status_code == 403
+    assert (await client.get(f"{PAGE}/{sub.id}/cancel", headers=ACME)).status_code == 403
+    unchanged = await reload(store, sub)
+    assert not unchanged.cancel_at_period_end
+    assert unchanged.status == SubscriptionStatus.ACTIVE
+    assert await merchant_emails() == []
+
+    asked = await post(client, f"{PAGE}/{sub.id}/request-cancellation", {}, page=PAGE)
+    assert asked.status_code == 303
+    assert asked.headers["Location"] == f"{PAGE}?done=requested"
+    [email] = await merchant_emails()
+    assert email.to_address == store.support_email
+    assert email.subject == "Camille asks you to cancel Machine service plan"
+    assert "camille@example.com" in email.text_body
+    assert (await reload(store, sub)).status == SubscriptionStatus.ACTIVE
+
+
+async def test_a_period_that_has_ended_cannot_be_resumed(client: Client) -> None:
+    store, buyer = await acme_with_buyer()
+    past = datetime.now(UTC) - timedelta(days=1)
+    sub = await subscribe(store, buyer, allowed=True, period_end=past)
+    await scoped(store).update(sub, cancel_at_period_end=True)
+    await sign_in(client)
+    assert (await post(client, f"{PAGE}/{sub.id}/resume", {}, page=PAGE)).status_code == 409
+    listing = await (await client.get(PAGE, headers=ACME)).get_data(as_text=True)
+    assert "Canceled" in listing
+
+
+@pytest.mark.parametrize("action", ["cancel", "resume", "request-cancellation"])
+async def test_another_buyers_or_stores_subscription_is_a_404(client: Client, action: str) -> None:
+    store, _ = await acme_with_buyer()
+    theirs = await subscribe(store, await make_customer(store, "someone@example.com"), allowed=True)
+    other = await make_store("other")
+    elsewhere = await subscribe(
+        other, await make_customer(other, "camille@example.com"), allowed=True
+    )
+    await sign_in(client)
+    for sub in (theirs, elsewhere):
+        response = await post(client, f"{PAGE}/{sub.id}/{action}", {}, page=PAGE)
+        assert response.status_code == 404
+    assert await merchant_emails() == []
+
+
+async def test_signed_out_the_subscriptions_lead_to_sign_in(client: Client) -> None:
+    store, buyer = await acme_with_buyer()
+    sub = await subscribe(store, buyer, allowed=True)
+    response = await client.get(f"{PAGE}/{sub.id}/cancel", headers=ACME)
+    assert response.status_code == 303
+    assert response.headers["Location"].startswith("/portal/login?next=")
