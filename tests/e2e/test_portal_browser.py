@@ -281,8 +281,8 @@ async def test_every_portal_page_is_accessible_in_english_and_in_french(
 
 async def sign_in_as_demo_buyer(page: Page, origin: str) -> None:
     await page.goto(origin + "/portal/login")
-    await page.get_by_label("Email", exact=True).first.fill("buyer@example.com")
-    await page.get_by_label("Password", exact=True).fill("payfacile-demo")
+    await page.locator("#email").fill("buyer@example.com")
+    await page.locator("#password").fill("payfacile-demo")
     await submit(page)
     await expect(page).to_have_url(origin + "/portal/")
 
@@ -321,18 +321,132 @@ async def test_buyer_reads_orders_and_downloads_an_invoice(
     assert total.strip() in text
 
 
-async def test_orders_fit_a_phone_screen(
+async def test_portal_pages_fit_a_phone_screen(
     browser: Browser, live_server: int, settings: Settings
 ) -> None:
     demo_store(settings)
     origin = f"http://acme.payfacile.localhost:{live_server}"
     page = await (await mobile_context(browser)).new_page()
     await sign_in_as_demo_buyer(page, origin)
-    for path in ("/portal/orders", "/portal/orders/1001"):
+    await page.goto(origin + "/portal/orders/1001")
+    await expect(page.get_by_role("cell", name="€183.60").last).to_be_visible()  # the total
+    for path in (
+        "/portal/",
+        "/portal/orders",
+        "/portal/orders/1001",
+        "/portal/payment-methods",
+        "/portal/subscriptions",
+        "/portal/profile",
+        "/portal/account",
+    ):
         await page.goto(origin + path)
         widths = await page.evaluate(
             "({scroll: document.documentElement.scrollWidth, inner: window.innerWidth})"
         )
+        assert widths["inner"] == 390, f"the page widened the phone's viewport on {path}"
         assert widths["scroll"] <= widths["inner"], f"horizontal scroll on {path}: {widths}"
         await check_accessibility(page)
-    await expect(page.get_by_role("cell", name="€183.60").last).to_be_visible()  # the total
+
+
+SELF_SERVICE = {
+    "en": {
+        "card_saved": "Your new card is saved.",
+        "cancel": "Cancel subscription",
+        "canceled": "Your subscription is canceled.",
+        "resume": "Resume subscription",
+        "resumed": "Your subscription is resumed",
+        "contact": "To cancel this subscription, contact",
+        "request": "Request cancellation",
+        "requested": "Your request is sent.",
+        "saved": "Your details are saved.",
+        "default": "Default",
+        "expired": "Expired",
+        "only_store": "Only Atelier Lumière can cancel this subscription",
+    },
+    "fr": {
+        "card_saved": "Votre nouvelle carte est enregistrée.",
+        "cancel": "Résilier l’abonnement",
+        "canceled": "Votre abonnement est résilié.",
+        "resume": "Réactiver l’abonnement",
+        "resumed": "Votre abonnement est réactivé",
+        "contact": "Pour résilier cet abonnement, contactez",
+        "request": "Demander la résiliation",
+        "requested": "Votre demande est envoyée.",
+        "saved": "Vos coordonnées sont enregistrées.",
+        "default": "Par défaut",
+        "expired": "Expirée",
+        "only_store": "Seule la boutique Atelier Lumière peut résilier cet abonnement",
+    },
+}
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+async def test_buyer_replaces_a_card_cancels_resumes_asks_and_edits_the_profile(
+    context: BrowserContext, live_server: int, settings: Settings, outbox: Settings, language: str
+) -> None:
+    demo_store(settings)
+    origin = f"http://acme.payfacile.localhost:{live_server}"
+    await context.add_cookies([{"name": "pf_lang", "value": language, "url": origin}])
+    page = await context.new_page()
+    words = SELF_SERVICE[language]
+    await sign_in_as_demo_buyer(page, origin)
+
+    await page.goto(origin + "/portal/payment-methods")
+    expired = page.locator(".method").filter(has_text="4242")
+    await expect(expired.locator(".badge")).to_contain_text([words["default"], words["expired"]])
+    await check_accessibility(page)
+    await page.locator("#number").fill("5555 5555 5555 4444")
+    await page.locator("#expiry").fill("09/39")
+    await page.locator("#cvc").fill("321")
+    await page.locator("main form:has(#number) button[type=submit]").click()
+    await expect(page.get_by_role("status")).to_contain_text(words["card_saved"])
+    new_card = page.locator(".method").first
+    await expect(new_card).to_contain_text("Mastercard •••• 4444")
+    await expect(new_card.locator(".badge")).to_have_text(words["default"])
+    await check_accessibility(page)
+
+    await page.goto(origin + "/portal/subscriptions")
+    allowed = page.locator(".subscription").filter(has_text="Coffee of the month")
+    locked = page.locator(".subscription").filter(has_text="Annual espresso machine")
+    await expect(allowed).to_contain_text("Mastercard •••• 4444")  # the new card pays now
+    await check_accessibility(page)
+    await allowed.get_by_role("link", name=words["cancel"]).click()
+    await check_accessibility(page)
+    await page.locator("#reason").fill("Trying another roaster")
+    await page.locator("main form button[type=submit]").click()
+    await expect(page.get_by_role("status")).to_contain_text(words["canceled"])
+    await check_accessibility(page)
+    await allowed.get_by_role("button", name=words["resume"]).click()
+    await expect(page.get_by_role("status")).to_contain_text(words["resumed"])
+    await expect(allowed.get_by_role("link", name=words["cancel"])).to_be_visible()
+
+    await expect(locked.get_by_role("link", name=words["cancel"])).to_have_count(0)
+    await expect(locked).to_contain_text(words["contact"])
+    request_form = locked.locator('form[action$="/request-cancellation"]')
+    subscription_path = str(await request_form.get_attribute("action")).rsplit("/", 1)[0]
+    token = await request_form.locator('input[name="csrf_token"]').get_attribute("value")
+    forced = await page.evaluate(
+        """async ([path, token]) => {
+            const body = new URLSearchParams({csrf_token: token, reason: "let me out"});
+            const response = await fetch(path, {method: "POST", body, redirect: "manual"});
+            return [response.status, await response.text()];
+        }""",
+        [subscription_path + "/cancel", str(token)],
+    )
+    assert forced[0] == 403
+    assert words["only_store"] in forced[1]  # refused for the product's rule, not the form
+    await locked.get_by_role("button", name=words["request"]).click()
+    await expect(page.get_by_role("status")).to_contain_text(words["requested"])
+    await check_accessibility(page)
+    requests = await OutboxEmail.filter(subject__contains="Annual espresso machine").count()
+    assert requests == 1
+
+    await page.goto(origin + "/portal/profile")
+    await check_accessibility(page)
+    await page.locator("#phone").fill("+44 20 7946 0958")
+    await page.locator("#city").fill("London")
+    await page.locator("#country").select_option("GB")
+    await page.locator("main form button[type=submit]").click()
+    await expect(page.get_by_role("status")).to_contain_text(words["saved"])
+    await expect(page.locator("#phone")).to_have_value("+44 20 7946 0958")
+    await check_accessibility(page)
