@@ -68,10 +68,16 @@ async def _payment_page(
 async def add_card() -> ResponseReturnValue:
     form = await read_form()
     await platform().limiter.hit(CARD_ATTEMPTS, "card-entry", str(g.store.id), str(g.customer.id))
+    gateway = _gateway()
     try:
-        tokenized = await _gateway().tokenize_card(
-            number=form.get("number", ""), expiry=form.get("expiry", ""), cvc=form.get("cvc", "")
-        )
+        if form.get("gateway_token"):  # a processor's hosted fields took the card
+            tokenized = await gateway.from_hosted_fields(form["gateway_token"])
+        else:
+            tokenized = await gateway.tokenize_card(
+                number=form.get("number", ""),
+                expiry=form.get("expiry", ""),
+                cvc=form.get("cvc", ""),
+            )
     except InvalidInput as error:
         # The number and the CVC are never sent back: the buyer types them again.
         errors = {error.field or "number": error.message}

@@ -28,6 +28,7 @@ from payfacile.portal.models import (
     Subscription,
     SubscriptionStatus,
 )
+from payfacile.portal.payments import is_expired
 from payfacile.tenants.scope import scoped
 
 blueprint = Blueprint("portal", __name__, url_prefix="/portal")
@@ -259,11 +260,8 @@ async def home() -> ResponseReturnValue:
     customer: Customer = g.customer
     methods = await scope.query(PaymentMethod).filter(customer_id=customer.id)
     today = datetime.now(UTC)
-    expired = [
-        method
-        for method in methods
-        if method.exp_year and (method.exp_year, method.exp_month or 12) < (today.year, today.month)
-    ]
+    # A replaced card may stay listed, expired: only the one that pays needs attention.
+    expired = [method for method in methods if method.is_default and is_expired(method, today)]
     failed = (
         await scope.query(Order)
         .filter(

@@ -85,6 +85,8 @@ async def test_an_expired_card_is_flagged_and_replaced(client: Client) -> None:
     assert by_status[SubscriptionStatus.CANCELED] == old.id  # an ended one keeps its card
     page = await (await client.get(f"{PAGE}?done=card", headers=ACME)).get_data(as_text=True)
     assert "Your new card is saved" in page
+    home = await (await client.get("/portal/", headers=ACME)).get_data(as_text=True)
+    assert "has expired" not in home  # the old card is listed, but no longer pays
 
 
 async def test_the_same_card_twice_is_one_entry(client: Client) -> None:
@@ -234,3 +236,13 @@ async def test_card_entry_is_limited_against_card_testing(client: Client) -> Non
     status, page = await add_card(client, "4242424242424242", "01/30", "123")
     assert status == 429
     assert "Too many attempts" in page
+
+
+async def test_the_test_gateway_has_no_hosted_fields(client: Client) -> None:
+    store, _ = await acme_with_buyer()
+    await sign_in(client)
+    response = await post(
+        client, f"{PAGE}/card", {"gateway_token": "tok_from_elsewhere"}, page=PAGE
+    )
+    assert response.status_code == 403
+    assert not await scoped(store).query(PaymentMethod).exists()
