@@ -36,9 +36,10 @@ class Text:
         return escape(str(self))
 
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, Text):
-            return (self.msgid, self.values) == (other.msgid, other.values)
-        return isinstance(other, str) and str(self) == other
+        """Equal to the same message with the same values (compare `str()` with a string)."""
+        if not isinstance(other, Text):
+            return NotImplemented
+        return (self.msgid, self.values) == (other.msgid, other.values)
 
     def __hash__(self) -> int:
         return hash(self.msgid)

@@ -13,6 +13,7 @@ import functools
 import hashlib
 import io
 import logging
+import weakref
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -40,6 +41,12 @@ TEMPLATE = "portal/invoice_pdf.html"
 LOGO_URI = "payfacile:logo"
 STATIC_PREFIX = "payfacile:static/"
 REFUSED = "data:,"  # what a refused resource becomes: empty, never a fetch
+# xhtml2pdf is pure Python: a render in a thread still holds the GIL most of the time, so a
+# burst of first downloads would starve the event loop. Two at a time per process.
+RENDERS_AT_ONCE = 2
+_renders: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
 POLICY = ResourceAccessPolicy.server(
     base_dir=STATIC, allow_remote=False, max_resources=10, max_render_seconds=30
 )
@@ -63,13 +70,15 @@ async def invoice_pdf(store: Store, invoice: Invoice) -> tuple[bytes, str]:
     if invoice.pdf is not None and invoice.etag:
         return bytes(invoice.pdf), invoice.etag
     branding = await branding_of(store)
-    pdf = await asyncio.to_thread(
-        render_invoice,
-        invoice.snapshot,
-        number=invoice.number,
-        issued_at=invoice.issued_at,
-        branding=branding,
-    )
+    loop = asyncio.get_running_loop()
+    async with _renders.setdefault(loop, asyncio.Semaphore(RENDERS_AT_ONCE)):
+        pdf = await asyncio.to_thread(
+            render_invoice,
+            invoice.snapshot,
+            number=invoice.number,
+            issued_at=invoice.issued_at,
+            branding=branding,
+        )
     etag = hashlib.sha256(pdf).hexdigest()[:32]
     scope = scoped(store)
     stored = (
