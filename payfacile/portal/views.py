@@ -29,6 +29,7 @@ from payfacile.portal.models import (
     SubscriptionStatus,
 )
 from payfacile.portal.payments import is_expired
+from payfacile.portal.subscriptions import has_ended
 from payfacile.tenants.scope import scoped
 
 blueprint = Blueprint("portal", __name__, url_prefix="/portal")
@@ -271,13 +272,14 @@ async def home() -> ResponseReturnValue:
         )
         .order_by("-placed_at")
     )
-    subscriptions = (
+    live = (
         await scope.query(Subscription)
         .filter(customer_id=customer.id)
         .exclude(status=SubscriptionStatus.CANCELED)
         .select_related("product")
         .order_by("current_period_end")
     )
+    subscriptions = [sub for sub in live if not has_ended(sub, today)]
     orders = (
         await scope.query(Order)
         .filter(customer_id=customer.id)

@@ -140,6 +140,8 @@ async def test_a_period_that_has_ended_cannot_be_resumed(client: Client) -> None
     assert (await post(client, f"{PAGE}/{sub.id}/resume", {}, page=PAGE)).status_code == 409
     listing = await (await client.get(PAGE, headers=ACME)).get_data(as_text=True)
     assert "Canceled" in listing
+    home = await (await client.get("/portal/", headers=ACME)).get_data(as_text=True)
+    assert "Coffee club" not in home  # no longer among the active ones
 
 
 @pytest.mark.parametrize("action", ["cancel", "resume", "request-cancellation"])
