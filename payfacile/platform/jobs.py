@@ -17,6 +17,7 @@ import contextlib
 import logging
 import random
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -40,6 +41,7 @@ MAX_BACKOFF = timedelta(hours=6)
 CONTEXT: Context = TaskiqDepends()  # taskiq injects the running task's context here
 TASK_NAME = "payfacile.run_job"
 SCAN_BATCH = 200
+SWEEP_SECONDS = 60.0  # how often time-driven state (lapsed subscriptions) is brought up to date
 
 
 @dataclass(frozen=True)
@@ -185,10 +187,15 @@ def register_tasks(broker: AsyncBroker) -> Kick:
 
 
 async def scheduler_loop(kick: Kick, settings: Settings) -> None:
-    """Scan for due work every `SCHEDULER_INTERVAL` seconds until cancelled."""
+    """Scan for due work every `SCHEDULER_INTERVAL` seconds until cancelled, and run the
+    sweeps (state that changes with time alone) every `SWEEP_SECONDS`."""
+    next_sweep = 0.0
     while True:
         try:
             kicked = await dispatch_due(kick, batch=SCAN_BATCH)
+            if time.monotonic() >= next_sweep:
+                await sweep()
+                next_sweep = time.monotonic() + SWEEP_SECONDS
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -196,6 +203,15 @@ async def scheduler_loop(kick: Kick, settings: Settings) -> None:
             kicked = 0
         if kicked < SCAN_BATCH:  # a full batch means more is due: scan again at once
             await asyncio.sleep(settings.scheduler_interval)
+
+
+async def sweep() -> None:
+    # Imported here: the platform knows of the portal's sweep, not the other way round.
+    from payfacile.portal.subscriptions import end_lapsed
+
+    ended = await end_lapsed()
+    if ended:
+        log.info("sweep: %s subscriptions reached the end of their last period", ended)
 
 
 class Background:

@@ -18,7 +18,7 @@ from payfacile.platform.mail import queue_email
 from payfacile.platform.text import _l
 from payfacile.portal.models import Customer, Subscription, SubscriptionStatus
 from payfacile.tenants.models import CancellationMode, Product, Store
-from payfacile.tenants.scope import scoped
+from payfacile.tenants.scope import across_stores, scoped
 
 MAX_REASON = 500
 
@@ -114,6 +114,18 @@ async def request_cancellation(
         settings, store, customer, subscription, "cancellation_requested", reason=reason
     )
     return subscription
+
+
+async def end_lapsed(now: datetime | None = None) -> int:
+    """The scheduler's sweep: a subscription set to end at its period end is canceled once
+    that end has passed, in every store. Returns how many ended."""
+    now = now or datetime.now(UTC)
+    return await (
+        across_stores(Subscription, reason="scheduler")
+        .filter(cancel_at_period_end=True, current_period_end__lte=now)
+        .exclude(status=SubscriptionStatus.CANCELED)
+        .update(status=SubscriptionStatus.CANCELED)
+    )
 
 
 async def _tell_merchant(

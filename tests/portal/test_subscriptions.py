@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from quart.typing import TestClientProtocol as Client
 
+from payfacile.platform.config import Settings
+from payfacile.platform.jobs import scheduler_loop
 from payfacile.platform.models import OutboxEmail
 from payfacile.portal.models import Customer, Subscription, SubscriptionStatus
 from payfacile.tenants.models import CancellationMode, Product, ProductKind, Store
@@ -165,3 +169,28 @@ async def test_signed_out_the_subscriptions_lead_to_sign_in(client: Client) -> N
     response = await client.get(f"{PAGE}/{sub.id}/cancel", headers=ACME)
     assert response.status_code == 303
     assert response.headers["Location"].startswith("/portal/login?next=")
+
+
+async def test_the_scheduler_ends_subscriptions_whose_last_period_is_over(
+    database: Settings,
+) -> None:
+    store = await make_store("acme")
+    buyer = await make_customer(store, "camille@example.com")
+    past, future = datetime.now(UTC) - timedelta(hours=1), datetime.now(UTC) + timedelta(days=3)
+    lapsed = await subscribe(store, buyer, allowed=True, period_end=past, name="Lapsed")
+    pending = await subscribe(store, buyer, allowed=True, period_end=future, name="Pending")
+    renewing = await subscribe(store, buyer, allowed=True, period_end=past, name="Renewing")
+    for sub in (lapsed, pending):
+        await scoped(store).update(sub, cancel_at_period_end=True)
+
+    async def kick(*_: object) -> None:
+        raise AssertionError("nothing is due")
+
+    loop = asyncio.create_task(scheduler_loop(kick, database))
+    await asyncio.sleep(0.3)
+    loop.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await loop
+    assert (await reload(store, lapsed)).status == SubscriptionStatus.CANCELED
+    assert (await reload(store, pending)).status == SubscriptionStatus.ACTIVE
+    assert (await reload(store, renewing)).status == SubscriptionStatus.ACTIVE  # billing's job
