@@ -11,6 +11,7 @@ from quart import Blueprint, g, redirect, render_template, request
 from quart.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 from werkzeug.sansio.response import Response as BaseResponse
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from payfacile.platform import accounts, tokens
 from payfacile.platform.app import platform
@@ -67,6 +68,29 @@ async def start_session(
     )
     services.sessions.set_cookie(response, token)
     services.csrf.rotate()
+
+
+async def save_chosen_password(
+    directory: accounts.Directory,
+    token: str,
+    *,
+    invitation: bool,
+    password: str,
+    confirm: str,
+    home: str,
+) -> WerkzeugResponse:
+    """Save the password an emailed link lets its account choose. Every other session of the
+    account ends, and this browser is signed in on its way to `home`.
+
+    Raises `InvalidInput` for a password the policy refuses, `TokenUnusable` for the link.
+    """
+    account = await accounts.set_password(
+        directory, token, invitation=invitation, password=password, confirm=confirm
+    )
+    await platform().sessions.end_all(kind=directory.kind, subject_id=account.id)
+    response = redirect(home, 303)
+    await start_session(response, directory.kind, account.id, store_id=directory.store_id)
+    return response
 
 
 def register_account_routes(blueprint: Blueprint, pages: AccountPages, *, prefix: str) -> None:
@@ -174,20 +198,16 @@ def _register_set_password(
         if request.method == "POST":
             form = await request.form
             try:
-                account = await accounts.set_password(
+                return await save_chosen_password(
                     accounts.central(pages.kind),
                     token,
                     invitation=invitation,
                     password=form.get("password", ""),
                     confirm=form.get("confirm", ""),
+                    home=pages.home,
                 )
             except InvalidInput as error:
                 errors[error.field or "password"] = error.message
-            else:
-                await platform().sessions.end_all(kind=pages.kind, subject_id=account.id)
-                response = redirect(pages.home, 303)
-                await start_session(response, pages.kind, account.id)
-                return response
         heading = _l("Choose your password") if invitation else _l("Choose a new password")
         body = await render_template(
             "account/set_password.html", heading=heading, email=account.email, errors=errors

@@ -10,8 +10,7 @@ from quart.typing import ResponseReturnValue
 from werkzeug.sansio.response import Response as BaseResponse
 
 from payfacile.platform import tokens
-from payfacile.platform.account_views import start_session
-from payfacile.platform.accounts import set_password
+from payfacile.platform.account_views import save_chosen_password, start_session
 from payfacile.platform.app import platform
 from payfacile.platform.errors import Conflict, InvalidInput, NotFound
 from payfacile.platform.i18n import LANGUAGE_COOKIE, LANGUAGES
@@ -189,22 +188,18 @@ async def _choose_password(token: str, *, invitation: bool) -> ResponseReturnVal
     if request.method == "POST":
         form = await read_form()
         try:
-            await set_password(
+            return await save_chosen_password(
                 auth.Buyers(g.store),
                 token,
                 invitation=invitation,
                 password=form.get("password", ""),
                 confirm=form.get("confirm", ""),
+                home=HOME,
             )
         except InvalidInput as error:
             errors[error.field or "password"] = error.message
         except tokens.TokenUnusable as error:
             return await _link_problem(error)
-        else:
-            await platform().sessions.end_all(kind=SessionKind.BUYER, subject_id=customer.id)
-            response = redirect(HOME, 303)
-            await _start_session(response, customer.id)
-            return response
     return await render_page(
         "portal/set_password.html",
         status=422 if errors else 200,
