@@ -66,11 +66,6 @@ def current_language() -> str:
     return getattr(g, "locale", DEFAULT_LANGUAGE) or DEFAULT_LANGUAGE
 
 
-def gettext(message: str, **values: Any) -> str:
-    text = translations(current_language()).gettext(message)
-    return text % values if values else text
-
-
 def ngettext(singular: str, plural: str, n: int, **values: Any) -> str:
     text = translations(current_language()).ngettext(singular, plural, n)
     return text % {"num": n, **values}
@@ -146,8 +141,9 @@ def _markup(language: str, message: str) -> Markup:
 def install_i18n(app: Quart) -> None:
     app.jinja_env.add_extension("jinja2.ext.i18n")
     app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
-        gettext, ngettext, newstyle=True
+        _template_gettext, ngettext, newstyle=True
     )
+    # Jinja wraps gettext to escape and format; ours does both itself, so it goes in bare.
     app.jinja_env.globals.update(gettext=_template_gettext, _=_template_gettext)
     app.jinja_env.filters.update(money=money, date=date, datetime=datetime_)
     app.jinja_env.globals.update(LANGUAGES=LANGUAGES, current_language=current_language)

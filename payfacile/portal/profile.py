@@ -52,13 +52,17 @@ class ProfileErrors(InvalidInput):
 @functools.cache
 def countries(language: str) -> list[tuple[str, str]]:
     """(code, name) of every country, sorted by name in `language`."""
-    names = {
-        code: name
+    found = [
+        (code, name)
         for code, name in Locale.parse(language).territories.items()
         if isinstance(code, str) and len(code) == 2 and code.isalpha() and code not in NOT_COUNTRIES
-    }
-    codes = list(names)
-    return sorted(((code, names[code]) for code in codes), key=lambda item: item[1].casefold())
+    ]
+    return sorted(found, key=lambda item: item[1].casefold())
+
+
+@functools.cache
+def country_codes() -> frozenset[str]:
+    return frozenset(code for code, _ in countries("en"))
 
 
 def clean(form: Mapping[str, str]) -> dict[str, str]:
@@ -72,7 +76,7 @@ def clean(form: Mapping[str, str]) -> dict[str, str]:
         values[field.name] = value
     values["vat_number"] = values["vat_number"].replace(" ", "").upper()
     country = form.get("country", "").strip().upper()
-    if country and country not in dict(countries("en")):
+    if country and country not in country_codes():
         errors["country"] = _l("Choose a country from the list.")
     values["country"] = country
     try:

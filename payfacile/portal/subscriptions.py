@@ -32,7 +32,7 @@ async def subscriptions_of(store: Store, customer: Customer) -> list[Subscriptio
         .select_related("product", "payment_method")
         .order_by("current_period_end", "id")
     )
-    return sorted(found, key=lambda sub: has_ended(sub))
+    return sorted(found, key=has_ended)
 
 
 def has_ended(subscription: Subscription, now: datetime | None = None) -> bool:
