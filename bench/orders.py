@@ -31,6 +31,7 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -109,7 +110,8 @@ async def seed() -> dict[str, object]:
         )
         assert deep is not None
         lines = [Line(f"Specialty coffee lot {n}", n % 3 + 1, 1450 + n, 550) for n in range(20)]
-        to_render = []
+        to_render: list[str] = []
+        snapshot: dict[str, Any] = {}
         for n in range(RENDER_SAMPLES + 1):
             order = await place_order(
                 store,
@@ -119,8 +121,10 @@ async def seed() -> dict[str, object]:
                 placed_at=start - timedelta(days=1),
                 status=OrderStatus.PAID,
             )
-            to_render.append((await issue_invoice(store, order, issued_at=start)).number)
-        return {"deep_cursor": str(Cursor.of(deep)), "invoices": to_render}
+            invoice = await issue_invoice(store, order, issued_at=start)
+            to_render.append(invoice.number)
+            snapshot = invoice.snapshot
+        return {"deep_cursor": str(Cursor.of(deep)), "invoices": to_render, "snapshot": snapshot}
     finally:
         await db.close_db()
 
@@ -221,7 +225,11 @@ def timed_get(
     return time.perf_counter() - began, response.status, body, response.headers.get("ETag", "")
 
 
-def invoice_figures(port: int, cookie: str, numbers: list[str]) -> dict[str, float]:
+def invoice_figures(
+    port: int, cookie: str, numbers: list[str], snapshot: dict[str, Any]
+) -> dict[str, float]:
+    """Times over HTTP for `numbers` (20-line invoices), and in this process for `snapshot`,
+    one of their snapshots."""
     from payfacile.portal.pdf import Branding, render_invoice
 
     connection = http.client.HTTPConnection(LOOPBACK, port, timeout=30)
@@ -244,27 +252,6 @@ def invoice_figures(port: int, cookie: str, numbers: list[str]) -> dict[str, flo
         not_modified.append(seconds)
     connection.close()
 
-    snapshot = {
-        "seller": {"name": "Atelier Lumière", "address": ["12 rue des Artisans", "69002 Lyon"]},
-        "buyer": {"name": "Bench Buyer", "email": "big@example.com", "address": []},
-        "order_number": "R1",
-        "lines": [
-            {
-                "description": f"Specialty coffee lot {n}",
-                "quantity": n % 3 + 1,
-                "unit_price": 1450 + n,
-                "tax_rate_bp": 550,
-                "total": (1450 + n) * (n % 3 + 1),
-            }
-            for n in range(20)
-        ],
-        "taxes": [],
-        "subtotal": 0,
-        "tax_total": 0,
-        "total": 0,
-        "currency": "EUR",
-        "locale": "en",
-    }
     in_process = []
     for _ in range(RENDER_SAMPLES):
         began = time.perf_counter()
@@ -301,7 +288,9 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
     results = [measure(wrk, script, server, target, load) for target in targets]
     invoices = seeded["invoices"]
     assert isinstance(invoices, list)
-    pdf = invoice_figures(server.port, big, [str(number) for number in invoices])
+    snapshot = seeded["snapshot"]
+    assert isinstance(snapshot, dict)
+    pdf = invoice_figures(server.port, big, [str(number) for number in invoices], snapshot)
     server.stop()
     report(setup.backend, load, busy_before, results, pdf)
 
