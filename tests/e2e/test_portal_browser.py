@@ -44,6 +44,16 @@ def demo_store(settings: Settings) -> None:
     assert result.returncode == 0, result.stderr
 
 
+async def demo_in(
+    context: BrowserContext, settings: Settings, live_server: int, language: str
+) -> tuple[Page, str]:
+    """A page on the demo store "acme" with `language` chosen, and the store's origin."""
+    demo_store(settings)
+    origin = f"http://acme.payfacile.localhost:{live_server}"
+    await context.add_cookies([{"name": "pf_lang", "value": language, "url": origin}])
+    return await context.new_page(), origin
+
+
 async def sign_out(page: Page) -> None:
     await page.get_by_role("button", name="Sign out").click()
     await expect(page).to_have_url(re.compile(r"/portal/login$"))
@@ -219,11 +229,9 @@ WORDS = {
 async def test_every_portal_page_is_accessible_in_english_and_in_french(
     context: BrowserContext, live_server: int, settings: Settings, outbox: Settings, language: str
 ) -> None:
-    demo_store(settings)
-    origin = f"http://acme.payfacile.localhost:{live_server}"
-    await context.add_cookies([{"name": "pf_lang", "value": language, "url": origin}])
-    tour = Tour(await context.new_page(), origin, language, settings)
-    page, words = tour.page, WORDS[language]
+    page, origin = await demo_in(context, settings, live_server, language)
+    tour = Tour(page, origin, language, settings)
+    words = WORDS[language]
 
     await tour.goto("/portal/login")
     await page.locator("#email").fill("buyer@example.com")
@@ -384,10 +392,7 @@ SELF_SERVICE = {
 async def test_buyer_replaces_a_card_cancels_resumes_asks_and_edits_the_profile(
     context: BrowserContext, live_server: int, settings: Settings, outbox: Settings, language: str
 ) -> None:
-    demo_store(settings)
-    origin = f"http://acme.payfacile.localhost:{live_server}"
-    await context.add_cookies([{"name": "pf_lang", "value": language, "url": origin}])
-    page = await context.new_page()
+    page, origin = await demo_in(context, settings, live_server, language)
     words = SELF_SERVICE[language]
     await sign_in_as_demo_buyer(page, origin)
 

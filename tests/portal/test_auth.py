@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from quart import Quart, Response
@@ -57,15 +59,18 @@ async def post(
     return await client.post(path, form={**form, "csrf_token": match.group(1)}, headers=headers)
 
 
-async def acme_with_buyer(password: str | None = PASSWORD) -> tuple[Store, Customer]:
-    store = await make_store("acme", name="Acme Coffee")
-    buyer = await make_customer(
-        store,
+async def acme_with_buyer(
+    password: str | None = PASSWORD, *, store: Mapping[str, Any] | None = None, **buyer: Any
+) -> tuple[Store, Customer]:
+    """The store "acme" (`store` overrides its values) and Camille, who can sign in there."""
+    acme = await make_store("acme", **{"name": "Acme Coffee", **(store or {})})
+    camille = await make_customer(
+        acme,
         "camille@example.com",
-        name="Camille",
         password_hash=await hash_password(password) if password else None,
+        **{"name": "Camille", **buyer},
     )
-    return store, buyer
+    return acme, camille
 
 
 async def sign_in(client: Client, email: str = "camille@example.com") -> Response:
@@ -422,8 +427,7 @@ async def test_the_language_choice_follows_the_buyers_account(client: Client, ap
 
 
 async def test_messages_from_the_server_are_in_the_pages_language(client: Client) -> None:
-    store = await make_store("acme", name="Acme Café", locale="fr_FR")
-    await make_customer(store, "camille@example.com", password_hash=await hash_password(PASSWORD))
+    await acme_with_buyer(store={"name": "Acme Café", "locale": "fr_FR"})
     wrong = await post(client, "/portal/login", {"email": "camille@example.com", "password": "x"})
     page = await wrong.get_data(as_text=True)
     assert "ne correspondent à aucun compte" in page

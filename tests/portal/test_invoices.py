@@ -25,7 +25,7 @@ from payfacile.tenants.models import Store
 from payfacile.tenants.scope import scoped
 from tests.conftest import require_tool
 from tests.factories import make_customer, make_store
-from tests.portal.test_auth import ACME, OTHER, PASSWORD, acme_with_buyer, sign_in
+from tests.portal.test_auth import ACME, OTHER, acme_with_buyer, sign_in
 
 ISSUED = datetime(2026, 3, 14, 9, tzinfo=UTC)
 
@@ -123,21 +123,19 @@ async def test_an_invoice_stays_as_issued(client: Client, tmp_path: Path) -> Non
 async def test_a_french_store_issues_french_invoices_with_its_branding(
     client: Client, tmp_path: Path, services: Platform
 ) -> None:
-    store = await make_store(
-        "acme",
-        name="Atelier Lumière",
-        locale="fr_FR",
-        currency="EUR",
-        address_line1="12 rue des Artisans",
-        postal_code="69002",
-        city="Lyon",
-        country="FR",
-        vat_number="FR40123456789",
-        brand_color="#0f766e",
-    )
+    french = {
+        "name": "Atelier Lumière",
+        "locale": "fr_FR",
+        "currency": "EUR",
+        "address_line1": "12 rue des Artisans",
+        "postal_code": "69002",
+        "city": "Lyon",
+        "country": "FR",
+        "vat_number": "FR40123456789",
+        "brand_color": "#0f766e",
+    }
+    store, buyer = await acme_with_buyer(store=french, country="BE")
     await service.set_logo(store, LOGO, hosts=services.hosts)
-    buyer = await make_customer(store, "camille@example.com", name="Camille", country="BE")
-    await scoped(store).update(buyer, password_hash=await _hash())
     invoice = await invoiced(store, buyer, lines=2)
     await sign_in(client)
     _, pdf, _ = await download(client, invoice.number)
@@ -145,12 +143,6 @@ async def test_a_french_store_issues_french_invoices_with_its_branding(
     for words in ("Facture", "Numéro de TVA", ": FR40123456789", "69002 Lyon", "Belgique", "45,00"):
         assert words in text, words
     assert len(pdf_images(pdf, tmp_path)) == 1  # the logo
-
-
-async def _hash() -> str:
-    from payfacile.platform.passwords import hash_password
-
-    return await hash_password(PASSWORD)
 
 
 def png() -> bytes:

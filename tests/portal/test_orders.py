@@ -85,21 +85,12 @@ async def test_each_status_shows_as_a_badge(client: Client) -> None:
 
 
 async def test_a_french_buyer_reads_statuses_and_amounts_in_french(client: Client) -> None:
-    store = await make_store("acme", locale="fr")
-    buyer = await make_customer(store, "camille@example.com")
-    await scoped(store).update(buyer, password_hash=await _hash())
+    store, buyer = await acme_with_buyer(store={"locale": "fr"})
     await make_order(store, buyer, "F1", status=OrderStatus.REFUNDED, total=123456)
     await sign_in(client)
     _, html = await page_of(client)
     assert "Remboursée" in html
     assert "1\u202f234,56\xa0€" in html
-
-
-async def _hash() -> str:
-    from payfacile.platform.passwords import hash_password
-    from tests.portal.test_auth import PASSWORD
-
-    return await hash_password(PASSWORD)
 
 
 async def test_only_the_buyers_own_orders_are_listed(client: Client) -> None:

@@ -95,8 +95,7 @@ async def test_markup_in_a_name_is_text(client: Client) -> None:
 
 
 async def test_a_french_buyer_gets_french_countries_and_messages(client: Client) -> None:
-    store, buyer = await acme_with_buyer()
-    await scoped(store).update(buyer, language="fr")
+    await acme_with_buyer(language="fr")
     await sign_in(client)
     response = await post(client, PAGE, {**GOOD, "phone": "12"}, page=PAGE)
     page = await response.get_data(as_text=True)
