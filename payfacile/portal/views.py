@@ -148,15 +148,16 @@ async def email_link() -> ResponseReturnValue:
             link_email=email,
             next=HOME,
         )
+    return await _send_link(email, TokenPurpose.SIGN_IN)
+
+
+async def _send_link(email: str, purpose: TokenPurpose) -> ResponseReturnValue:
+    """Email a link if `email` is a buyer's; the page says the same either way."""
     await auth.email_a_link(
-        platform().settings,
-        platform().limiter,
-        g.store,
-        email,
-        TokenPurpose.SIGN_IN,
-        client=_client(),
+        platform().settings, platform().limiter, g.store, email, purpose, client=_client()
     )
-    return await render_page("portal/link_sent.html", email=email, minutes=15)
+    minutes = int(tokens.LIFETIMES[purpose].total_seconds()) // 60
+    return await render_page("portal/link_sent.html", email=email, minutes=minutes)
 
 
 @blueprint.route("/sign-in/<token>", methods=["GET", "POST"])
@@ -228,15 +229,7 @@ async def forgot_password() -> ResponseReturnValue:
     if "@" not in email:
         errors = {"email": _l("Enter the email address you use with this store.")}
         return await render_page("portal/forgot.html", status=422, errors=errors, email=email)
-    await auth.email_a_link(
-        platform().settings,
-        platform().limiter,
-        g.store,
-        email,
-        TokenPurpose.PASSWORD_RESET,
-        client=_client(),
-    )
-    return await render_page("portal/link_sent.html", email=email, minutes=60)
+    return await _send_link(email, TokenPurpose.PASSWORD_RESET)
 
 
 @blueprint.post("/logout")

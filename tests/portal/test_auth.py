@@ -448,3 +448,16 @@ async def test_messages_from_the_server_are_in_the_pages_language(client: Client
     unknown = await client.get("/portal/orders/999999", headers=ACME)
     assert unknown.status_code == 404
     assert "Il n’y a rien à cette adresse." in await unknown.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("path", "field", "minutes"),
+    [("/portal/login/link", "link_email", 15), ("/portal/forgot-password", "email", 60)],
+)
+async def test_the_link_page_says_how_long_the_link_works(
+    client: Client, path: str, field: str, minutes: int
+) -> None:
+    await acme_with_buyer()
+    response = await post(client, path, {field: "camille@example.com"})
+    page = await response.get_data(as_text=True)
+    assert f"It works once, for {minutes} minutes." in page
