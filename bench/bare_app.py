@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from quart import Quart
 
-from payfacile.platform.app import create_app
+from payfacile.app import create_app
 from payfacile.platform.config import Settings
 
 BARE_PATH = "/bench/bare"

@@ -58,11 +58,13 @@ import redis.asyncio as aioredis  # noqa: E402
 from aiosmtpd.controller import Controller  # noqa: E402
 from aiosmtpd.smtp import SMTP, Envelope, Session  # noqa: E402
 
+from payfacile.app import background_work  # noqa: E402
 from payfacile.platform import db  # noqa: E402
 from payfacile.platform.config import Settings  # noqa: E402
 from payfacile.platform.jobs import Background  # noqa: E402
 from payfacile.platform.mail import queue_email  # noqa: E402
 from payfacile.platform.models import OutboxEmail  # noqa: E402
+from payfacile.schema import MODEL_MODULES  # noqa: E402
 
 LOOPBACK = "127.0.0.1"
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -199,8 +201,8 @@ async def bench_data(
     try:
         if postgres:
             await _pg_admin(postgres, f'CREATE DATABASE "{database}"')
-        await db.migrate(settings)
-        await db.init_db(settings)
+        await db.migrate(settings, MODEL_MODULES)
+        await db.init_db(settings, MODEL_MODULES)
         try:
             yield settings
         finally:
@@ -223,7 +225,7 @@ async def bench_data(
 
 @contextlib.asynccontextmanager
 async def running(settings: Settings) -> AsyncIterator[Background]:
-    jobs = Background(settings, scheduler=True, worker=True)
+    jobs = background_work(settings, scheduler=True, worker=True)
     await jobs.start()
     try:
         yield jobs

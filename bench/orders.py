@@ -74,11 +74,12 @@ async def seed() -> dict[str, object]:
     from payfacile.portal.invoices import issue_invoice
     from payfacile.portal.models import Customer, Invoice, Order, OrderStatus
     from payfacile.portal.orders import Cursor, Line, place_order
+    from payfacile.schema import MODEL_MODULES
     from payfacile.tenants.models import Store
     from payfacile.tenants.scope import scoped
 
     settings = Settings()
-    await db.init_db(settings)
+    await db.init_db(settings, MODEL_MODULES)
     try:
         store = await Store.get(slug="demo")
         scope = scoped(store)

@@ -1,4 +1,8 @@
-"""The `payfacile` command: serve, migrate, demo and store administration."""
+"""The `payfacile` command: serve, migrate, demo and store administration.
+
+Like `payfacile.app`, this is an entry point above the parts: each command imports what it
+uses when it runs, so `--help` loads none of them.
+"""
 
 from __future__ import annotations
 
@@ -15,14 +19,15 @@ from payfacile.platform import db
 from payfacile.platform.cache import Shared
 from payfacile.platform.config import Settings
 from payfacile.platform.errors import PayFacileError
-from payfacile.platform.hosts import HostResolver
+from payfacile.schema import MODEL_MODULES
+from payfacile.tenants.hosts import HostResolver
 from payfacile.tenants.models import StoreStatus
 
 
 @asynccontextmanager
 async def connected(settings: Settings) -> AsyncIterator[HostResolver]:
     """The database and shared cache for one CLI command."""
-    await db.init_db(settings)
+    await db.init_db(settings, MODEL_MODULES)
     shared = Shared(settings.redis_url, prefix=settings.redis_prefix)
     try:
         yield HostResolver(settings, shared)
@@ -43,7 +48,7 @@ async def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> None:
             print(" done", flush=True)
 
     _say(f"Migrating {_describe_db(settings)}")
-    await db.migrate(settings, progress=progress)
+    await db.migrate(settings, MODEL_MODULES, progress=progress)
     _say("Database is up to date.")
 
 
@@ -61,10 +66,10 @@ async def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
 
 
 async def cmd_stores_create(settings: Settings, args: argparse.Namespace) -> None:
-    from payfacile.tenants import service
+    from payfacile.tenants import stores
 
     async with connected(settings) as hosts:
-        store = await service.create_store(
+        store = await stores.create_store(
             settings=settings,
             hosts=hosts,
             name=args.name,
@@ -75,7 +80,7 @@ async def cmd_stores_create(settings: Settings, args: argparse.Namespace) -> Non
 
 
 async def cmd_admins_create(settings: Settings, args: argparse.Namespace) -> None:
-    from payfacile.platform import accounts
+    from payfacile.tenants import accounts
 
     async with connected(settings):
         admin, link = await accounts.create_admin(settings, args.email)
@@ -85,20 +90,20 @@ async def cmd_admins_create(settings: Settings, args: argparse.Namespace) -> Non
 
 async def cmd_customers_invite(settings: Settings, args: argparse.Namespace) -> None:
     from payfacile.portal import auth
-    from payfacile.tenants import service
+    from payfacile.tenants import stores
 
     async with connected(settings):
-        store = await service.get_store(args.store)
+        store = await stores.get_store(args.store)
         link = await auth.invite(settings, store, args.email)
     _say(f"Invitation to the {store.name} portal queued for {args.email}.")
     _say(f"It works once, for 7 days: {link}")
 
 
 async def cmd_stores_list(settings: Settings, _args: argparse.Namespace) -> None:
-    from payfacile.tenants import service
+    from payfacile.tenants import stores
 
     async with connected(settings):
-        rows = await service.list_stores()
+        rows = await stores.list_stores()
     if not rows:
         _say(
             "No stores yet. Create one with: payfacile stores create --name … --slug … "
@@ -114,29 +119,29 @@ async def cmd_stores_list(settings: Settings, _args: argparse.Namespace) -> None
 
 def _set_status(status: StoreStatus) -> Callable[[Settings, argparse.Namespace], Awaitable[None]]:
     async def run(settings: Settings, args: argparse.Namespace) -> None:
-        from payfacile.tenants import service
+        from payfacile.tenants import stores
 
         async with connected(settings) as hosts:
-            store = await service.get_store(args.slug)
+            store = await stores.get_store(args.slug)
             if store.status == status:
                 _say(f"Store {store.slug} is already {status}.")
                 return
-            await service.set_status(store, status, hosts=hosts)
+            await stores.set_status(store, status, hosts=hosts)
         _say(f"Store {store.slug} is now {status}.")
 
     return run
 
 
 async def _run_background(settings: Settings, *, scheduler: bool, worker: bool) -> None:
-    from payfacile.platform.jobs import Background
+    from payfacile.app import background_work
 
     if not settings.redis_url:
         raise SystemExit(
             "payfacile: the scheduler and workers share work through Redis: set "
             "PAYFACILE_REDIS_URL (without Redis, `payfacile serve` runs both itself)"
         )
-    await db.init_db(settings)
-    background = Background(settings, scheduler=scheduler, worker=worker)
+    await db.init_db(settings, MODEL_MODULES)
+    background = background_work(settings, scheduler=scheduler, worker=worker)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -159,6 +164,7 @@ async def cmd_worker(settings: Settings, _args: argparse.Namespace) -> None:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
+    from payfacile.app import create_app
     from payfacile.platform.server import Listen, serve
 
     shown = "localhost" if args.host in {"127.0.0.1", "0.0.0.0", "::"} else args.host  # noqa: S104
@@ -178,6 +184,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
             workers=args.workers,
             access_log=not args.no_access_log,
         ),
+        create_app,
     )
 
 

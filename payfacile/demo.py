@@ -14,7 +14,6 @@ from PIL import Image, ImageDraw, ImageFont
 from tortoise.transactions import in_transaction
 
 from payfacile.platform.config import Settings
-from payfacile.platform.hosts import HostResolver
 from payfacile.platform.passwords import hash_password
 from payfacile.portal.invoices import issue_invoice
 from payfacile.portal.models import (
@@ -28,7 +27,8 @@ from payfacile.portal.models import (
     SubscriptionStatus,
 )
 from payfacile.portal.orders import Line, place_order
-from payfacile.tenants import service
+from payfacile.tenants import stores
+from payfacile.tenants.hosts import HostResolver
 from payfacile.tenants.models import CancellationMode, Product, ProductKind, Store
 from payfacile.tenants.scope import Scope, scoped
 
@@ -44,13 +44,13 @@ class DemoResult:
 
 
 async def seed_demo(settings: Settings, hosts: HostResolver, *, slug: str = "demo") -> DemoResult:
-    slug = service.validate_slug(slug, settings)
+    slug = stores.validate_slug(slug, settings)
     store = await Store.get_or_none(slug=slug)
     if store is not None and await scoped(store).query(Customer).filter(email=DEMO_BUYER).exists():
         return DemoResult(store=store, created=False)
     async with in_transaction():
         if store is None:
-            store = await service.create_store(
+            store = await stores.create_store(
                 settings=settings,
                 hosts=hosts,
                 name="Atelier Lumière",
@@ -58,7 +58,7 @@ async def seed_demo(settings: Settings, hosts: HostResolver, *, slug: str = "dem
                 owner_email=f"owner@{slug}.example.com",
             )
         await _brand(store)
-        await service.set_logo(store, _logo(store.brand_color), hosts=hosts)
+        await stores.set_logo(store, _logo(store.brand_color), hosts=hosts)
         await _seed_store(scoped(store))
     await hosts.invalidate_store(store)
     return DemoResult(store=store, created=True)

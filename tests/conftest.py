@@ -14,6 +14,7 @@ import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Coroutine, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -24,11 +25,12 @@ import redis
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
+from payfacile.app import create_app
 from payfacile.platform import db
-from payfacile.platform.app import Platform, create_app
 from payfacile.platform.cache import Shared
 from payfacile.platform.config import Settings
-from payfacile.platform.hosts import HostResolver
+from payfacile.schema import MODEL_MODULES
+from payfacile.tenants.hosts import HostResolver, resolver_of
 
 T = TypeVar("T")
 
@@ -78,12 +80,12 @@ def template_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         name = f"pf_tmpl_{WORKER}_{os.getpid()}"
         run_sync(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         run_sync(_pg_admin(f'CREATE DATABASE "{name}"'))
-        run_sync(db.migrate(Settings(database_url=_pg_url(name), env="test")))
+        run_sync(db.migrate(Settings(database_url=_pg_url(name), env="test"), MODEL_MODULES))
         yield name
         run_sync(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         return
     directory = tmp_path_factory.mktemp("template")
-    run_sync(db.migrate(Settings(data_dir=directory, env="test")))
+    run_sync(db.migrate(Settings(data_dir=directory, env="test"), MODEL_MODULES))
     yield str(directory / "payfacile.sqlite3")
 
 
@@ -116,6 +118,9 @@ def make_settings(data_dir: Path, database_url: str, **overrides: Any) -> Settin
         "redis_prefix": f"pft:{uuid.uuid4().hex[:12]}:",
         "secret_key": ["test-secret-key-one"],
         "platform_domain": "payfacile.localhost",
+        # Long: a test sees a change through the invalidation that the change sends, never
+        # through an entry that happened to expire (a test of expiry sets its own).
+        "host_cache_seconds": 600.0,
     }
     values.update(overrides)
     return Settings(**values)
@@ -135,7 +140,7 @@ def settings(template_database: str, tmp_path: Path) -> Iterator[Settings]:
 @pytest.fixture
 async def database(settings: Settings) -> AsyncIterator[Settings]:
     """The test's database, connected, for tests that call services without the web app."""
-    await db.init_db(settings)
+    await db.init_db(settings, MODEL_MODULES)
     yield settings
     await db.close_db()
 
@@ -149,7 +154,9 @@ async def hosts(database: Settings) -> AsyncIterator[HostResolver]:
 
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[Quart]:
-    application = create_app(settings)
+    """The app, without the embedded scheduler and worker: a test of background work starts
+    its own, so no scan or sweep runs beside a test that counts queries or rows."""
+    application = create_app(settings, background=False)
     async with application.test_app():
         yield application
 
@@ -191,8 +198,15 @@ def require_tool(name: str, package: str) -> str:
     pytest.skip(message)
 
 
+@dataclass(frozen=True)
+class RunningApp:
+    """What a test calls services with beside the running app: its settings and its host
+    resolver (whose cache the services invalidate)."""
+
+    settings: Settings
+    hosts: HostResolver
+
+
 @pytest.fixture
-def services(app: Quart) -> Platform:
-    """The app's long-lived services (host resolver, sessions, limiter …)."""
-    found: Platform = app.extensions["payfacile"]
-    return found
+def services(app: Quart, settings: Settings) -> RunningApp:
+    return RunningApp(settings=settings, hosts=resolver_of(app))

@@ -5,9 +5,7 @@ from datetime import UTC, datetime
 from quart.typing import TestClientProtocol as Client
 
 from payfacile.demo import DEMO_BUYER, seed_demo
-from payfacile.platform.app import Platform
 from payfacile.platform.config import Settings
-from payfacile.platform.hosts import HostResolver
 from payfacile.portal.models import (
     Customer,
     Invoice,
@@ -17,8 +15,10 @@ from payfacile.portal.models import (
     PaymentMethod,
     Subscription,
 )
+from payfacile.tenants.hosts import HostResolver
 from payfacile.tenants.models import Product, ProductKind, Store
 from payfacile.tenants.scope import scoped
+from tests.conftest import RunningApp
 
 
 async def test_demo_covers_every_portal_feature(settings: Settings, hosts: HostResolver) -> None:
@@ -68,7 +68,7 @@ async def test_demo_is_idempotent_and_takes_any_slug(
     assert await Store.all().count() == 1
 
 
-async def test_demo_portal_page_opens(client: Client, services: Platform) -> None:
+async def test_demo_portal_page_opens(client: Client, services: RunningApp) -> None:
     await seed_demo(services.settings, services.hosts, slug="demo")
     response = await client.get("/portal/login", headers={"Host": "demo.payfacile.localhost:8000"})
     assert response.status_code == 200

@@ -1,8 +1,12 @@
-"""Tortoise set-up: one config built from the settings, init/close, migrations."""
+"""Tortoise set-up: one config built from the settings, init/close, migrations.
+
+The model modules come from the caller (`payfacile.schema.MODEL_MODULES` lists every part's):
+the kernel names none of them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from tortoise import Tortoise, connections
@@ -10,12 +14,7 @@ from tortoise.migrations.api import migrate as tortoise_migrate
 
 from payfacile.platform.config import Settings
 
-MODEL_MODULES = [
-    "payfacile.tenants.models",
-    "payfacile.portal.models",
-    "payfacile.platform.models",
-    "payfacile.tls.models",
-]
+MIGRATIONS = "payfacile.migrations"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
@@ -27,14 +26,14 @@ def database_url(settings: Settings) -> str:
     return url
 
 
-def tortoise_config(settings: Settings) -> dict[str, Any]:
+def tortoise_config(settings: Settings, modules: Sequence[str]) -> dict[str, Any]:
     return {
         "connections": {"default": database_url(settings)},
         "apps": {
             "models": {
-                "models": MODEL_MODULES,
+                "models": list(modules),
                 "default_connection": "default",
-                "migrations": "payfacile.migrations",
+                "migrations": MIGRATIONS,
             }
         },
         "use_tz": True,
@@ -46,10 +45,10 @@ def is_sqlite(settings: Settings) -> bool:
     return settings.database_url.startswith("sqlite")
 
 
-async def init_db(settings: Settings) -> None:
+async def init_db(settings: Settings, modules: Sequence[str]) -> None:
     if is_sqlite(settings):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    await Tortoise.init(config=tortoise_config(settings), _enable_global_fallback=True)
+    await Tortoise.init(config=tortoise_config(settings, modules), _enable_global_fallback=True)
 
 
 async def close_db() -> None:
@@ -61,12 +60,15 @@ async def ping_db() -> None:
 
 
 async def migrate(
-    settings: Settings, *, progress: Callable[[str, str, str], object] | None = None
+    settings: Settings,
+    modules: Sequence[str],
+    *,
+    progress: Callable[[str, str, str], object] | None = None,
 ) -> None:
     """Apply every migration not yet applied (idempotent)."""
     if is_sqlite(settings):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     try:
-        await tortoise_migrate(config=tortoise_config(settings), progress=progress)
+        await tortoise_migrate(config=tortoise_config(settings, modules), progress=progress)
     finally:
         await Tortoise.close_connections()

@@ -20,8 +20,6 @@ from babel.support import NullTranslations, Translations
 from markupsafe import Markup
 from quart import Quart, Request, g
 
-from payfacile.tenants.models import Store
-
 LANGUAGES = {"en": "English", "fr": "Français"}
 DEFAULT_LANGUAGE = "en"
 LANGUAGE_COOKIE = "pf_lang"
@@ -54,12 +52,12 @@ def language_of(locale: str) -> str:
     return language if language in LANGUAGES else DEFAULT_LANGUAGE
 
 
-def pick_locale(request: Request, store: Store | None) -> str:
-    """The visitor's chosen language if they picked one, else the store's, else English."""
+def pick_locale(request: Request, default: str = DEFAULT_LANGUAGE) -> str:
+    """The visitor's chosen language if they picked one, else `default` (the store's)."""
     chosen = request.cookies.get(LANGUAGE_COOKIE, "")
     if chosen in LANGUAGES:
         return chosen
-    return language_of(store.locale) if store is not None else DEFAULT_LANGUAGE
+    return language_of(default)
 
 
 def current_language() -> str:

@@ -6,6 +6,8 @@ does the work only while that claim is its own, then records the outcome under t
 A claim that outlives a crashed worker or a lost message expires and the row is handed out
 again; failures back off exponentially. CLI commands and requests only ever write rows.
 
+Parts add their own job kinds and sweeps to a `JobRegistry`; the kernel's own kind is email.
+
 Brokers: taskiq's `InMemoryBroker` inside `payfacile serve` when there is no Redis; with Redis,
 taskiq-redis' stream broker feeds `payfacile worker` processes from one `payfacile scheduler`.
 """
@@ -19,7 +21,7 @@ import random
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -31,9 +33,7 @@ from tortoise.queryset import QuerySet
 
 from payfacile.platform.config import Settings
 from payfacile.platform.mail import Mailer
-from payfacile.platform.models import DueWork, OutboxEmail
-from payfacile.tenants.models import TenantOwned
-from payfacile.tenants.scope import across_stores
+from payfacile.platform.models import OutboxEmail
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ MAX_BACKOFF = timedelta(hours=6)
 CONTEXT: Context = TaskiqDepends()  # taskiq injects the running task's context here
 TASK_NAME = "payfacile.run_job"
 SCAN_BATCH = 200
-SWEEP_SECONDS = 60.0  # how often time-driven state (lapsed subscriptions) is brought up to date
+SWEEP_SECONDS = 60.0  # how often the sweeps bring time-driven state up to date
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,7 @@ class Runtime:
 
     settings: Settings
     mailer: Mailer
+    jobs: JobRegistry
 
 
 Handler = Callable[[Runtime, Any], Awaitable[None]]
@@ -57,37 +58,67 @@ Handler = Callable[[Runtime, Any], Awaitable[None]]
 
 @dataclass(frozen=True)
 class JobKind:
+    """One kind of due work: its rows, what to do with one, and how long a claim lasts.
+
+    `rows` is every row of the kind, across stores: a part whose rows are tenant-owned passes
+    its own cross-store query (the scheduler is one of the named reasons)."""
+
     name: str
-    model: type[DueWork]
+    rows: Callable[[], QuerySet[Any]]
     handler: Handler
     lease: timedelta
     max_attempts: int
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """State that changes with time alone (a subscription whose last period is over).
+
+    `run` brings it up to date and returns how many rows it changed."""
+
+    name: str
+    run: Callable[[], Awaitable[int]]
+
+
+@dataclass
+class JobRegistry:
+    """The job kinds and sweeps of every part; the scheduler and the workers read it."""
+
+    kinds: dict[str, JobKind] = field(default_factory=dict)
+    sweeps: list[Sweep] = field(default_factory=list)
+
+    def add_kind(self, kind: JobKind) -> None:
+        if kind.name in self.kinds:
+            raise ValueError(f"job kind {kind.name!r} is registered twice")
+        self.kinds[kind.name] = kind
+
+    def add_sweep(self, sweep: Sweep) -> None:
+        self.sweeps.append(sweep)
 
 
 async def _send_email(runtime: Runtime, row: OutboxEmail) -> None:
     await runtime.mailer.send(row)
 
 
-JOB_KINDS: dict[str, JobKind] = {
-    "email": JobKind(
-        name="email",
-        model=OutboxEmail,
-        handler=_send_email,
-        lease=timedelta(minutes=2),
-        max_attempts=25,  # with a 10 s start and a 6 h cap: about four days of trying
-    ),
-}
+EMAIL = JobKind(
+    name="email",
+    rows=OutboxEmail.all,
+    handler=_send_email,
+    lease=timedelta(minutes=2),
+    max_attempts=25,  # with a 10 s start and a 6 h cap: about four days of trying
+)
 
 
-def _rows(model: type[DueWork]) -> QuerySet[Any]:
-    if issubclass(model, TenantOwned):
-        return across_stores(model, reason="scheduler")
-    return model.all()
+def kernel_jobs() -> JobRegistry:
+    """A registry holding the kernel's own job kind (email); parts add theirs."""
+    registry = JobRegistry()
+    registry.add_kind(EMAIL)
+    return registry
 
 
-def _due(model: type[DueWork], now: datetime) -> QuerySet[Any]:
+def _due(kind: JobKind, now: datetime) -> QuerySet[Any]:
     return (
-        _rows(model)
+        kind.rows()
         .filter(done_at=None, next_attempt_at__lte=now)
         .filter(Q(claimed_until=None) | Q(claimed_until__lt=now))
     )
@@ -102,13 +133,13 @@ def backoff(attempts: int, *, base_seconds: float) -> timedelta:
 Kick = Callable[[str, int, str], Awaitable[None]]
 
 
-async def dispatch_due(kick: Kick, *, batch: int = 200) -> int:
+async def dispatch_due(kick: Kick, jobs: JobRegistry, *, batch: int = 200) -> int:
     """Claim due rows of every kind and kick a job for each. Returns how many were kicked."""
     kicked = 0
-    for kind in JOB_KINDS.values():
+    for kind in jobs.kinds.values():
         now = datetime.now(UTC)
         rows = (
-            await _due(kind.model, now)
+            await _due(kind, now)
             .order_by("next_attempt_at", "id")
             .limit(batch)
             .values_list("id", flat=True)
@@ -116,7 +147,7 @@ async def dispatch_due(kick: Kick, *, batch: int = 200) -> int:
         for row_id in cast(list[int], rows):
             token = secrets.token_hex(16)
             claimed = (
-                await _due(kind.model, now)
+                await _due(kind, now)
                 .filter(id=row_id)
                 .update(claimed_until=now + kind.lease, claim_token=token)
             )
@@ -128,12 +159,12 @@ async def dispatch_due(kick: Kick, *, batch: int = 200) -> int:
 
 async def run_job(runtime: Runtime, kind_name: str, row_id: int, token: str) -> str:
     """Do one claimed row's work and record the outcome. Returns what happened."""
-    kind = JOB_KINDS[kind_name]
+    kind = runtime.jobs.kinds[kind_name]
     now = datetime.now(UTC)
-    row = await _rows(kind.model).filter(id=row_id, claim_token=token, done_at=None).first()
+    row = await kind.rows().filter(id=row_id, claim_token=token, done_at=None).first()
     if row is None or row.claimed_until is None or row.claimed_until <= now:
         return "claim lost"
-    mine = _rows(kind.model).filter(id=row_id, claim_token=token)
+    mine = kind.rows().filter(id=row_id, claim_token=token)
     attempts = row.attempts + 1
     try:
         await kind.handler(runtime, row)
@@ -186,15 +217,15 @@ def register_tasks(broker: AsyncBroker) -> Kick:
     return kick
 
 
-async def scheduler_loop(kick: Kick, settings: Settings) -> None:
+async def scheduler_loop(kick: Kick, settings: Settings, jobs: JobRegistry) -> None:
     """Scan for due work every `SCHEDULER_INTERVAL` seconds until cancelled, and run the
     sweeps (state that changes with time alone) every `SWEEP_SECONDS`."""
     next_sweep = 0.0
     while True:
         try:
-            kicked = await dispatch_due(kick, batch=SCAN_BATCH)
+            kicked = await dispatch_due(kick, jobs, batch=SCAN_BATCH)
             if time.monotonic() >= next_sweep:
-                await sweep()
+                await sweep(jobs)
                 next_sweep = time.monotonic() + SWEEP_SECONDS
         except asyncio.CancelledError:
             raise
@@ -205,22 +236,28 @@ async def scheduler_loop(kick: Kick, settings: Settings) -> None:
             await asyncio.sleep(settings.scheduler_interval)
 
 
-async def sweep() -> None:
-    # Imported here: the platform knows of the portal's sweep, not the other way round.
-    from payfacile.portal.subscriptions import end_lapsed
-
-    ended = await end_lapsed()
-    if ended:
-        log.info("sweep: %s subscriptions reached the end of their last period", ended)
+async def sweep(jobs: JobRegistry) -> None:
+    """Run every registered sweep once; one that fails does not stop the others."""
+    for registered in jobs.sweeps:
+        try:
+            changed = await registered.run()
+        except Exception:
+            log.exception("sweep %s failed; it runs again at the next sweep", registered.name)
+            continue
+        if changed:
+            log.info("sweep %s: %s rows brought up to date", registered.name, changed)
 
 
 class Background:
     """The broker, the scheduler and (embedded) the worker of one process."""
 
-    def __init__(self, settings: Settings, *, scheduler: bool, worker: bool) -> None:
+    def __init__(
+        self, settings: Settings, jobs: JobRegistry, *, scheduler: bool, worker: bool
+    ) -> None:
         self.settings = settings
+        self.jobs = jobs
         self.broker = make_broker(settings)
-        self.broker.state.runtime = Runtime(settings=settings, mailer=Mailer(settings))
+        self.broker.state.runtime = Runtime(settings=settings, mailer=Mailer(settings), jobs=jobs)
         self.kick = register_tasks(self.broker)
         self.run_scheduler = scheduler
         self.run_worker = worker and not isinstance(self.broker, InMemoryBroker)
@@ -231,7 +268,9 @@ class Background:
         if self.run_worker:
             self._tasks.append(asyncio.create_task(run_receiver_task(self.broker)))
         if self.run_scheduler:
-            self._tasks.append(asyncio.create_task(scheduler_loop(self.kick, self.settings)))
+            self._tasks.append(
+                asyncio.create_task(scheduler_loop(self.kick, self.settings, self.jobs))
+            )
 
     async def stop(self) -> None:
         for task in self._tasks:

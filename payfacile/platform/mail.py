@@ -18,12 +18,10 @@ from urllib.parse import unquote, urlsplit
 import aiosmtplib
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from payfacile.platform.brand import PLATFORM, Brand
 from payfacile.platform.config import Settings
 from payfacile.platform.i18n import LANGUAGES, language_of, translations
 from payfacile.platform.models import OutboxEmail
-from payfacile.tenants.models import Store
-
-DEFAULT_BRAND_COLOR = "#4f46e5"
 
 _environment: Environment | None = None
 
@@ -59,33 +57,29 @@ async def queue_email(
     to: str,
     template: str,
     context: dict[str, Any],
-    store: Store | None = None,
+    brand: Brand = PLATFORM,
+    store_id: int | None = None,
     language: str | None = None,
     reply_to: str | None = None,
 ) -> OutboxEmail:
-    """Render `email/{template}.*` and write it to the outbox, due now. Replies go to
-    `reply_to`, else to the store's support address.
+    """Render `email/{template}.*` under `brand` and write it to the outbox, due now, for
+    the store `store_id` (none: the platform's own). Replies go to `reply_to`, else to the
+    brand's support address; the language is `language`, else the brand's.
 
     Call it inside the transaction of the event that causes the email.
     """
-    language = language if language in LANGUAGES else language_of(store.locale if store else "")
-    brand = {
-        "name": store.name if store else "PayFacile",
-        "color": store.brand_color if store else DEFAULT_BRAND_COLOR,
-        "support_email": store.support_email if store else "",
-        "is_store": store is not None,
-    }
+    language = language if language in LANGUAGES else language_of(brand.language)
     subject, text, html = _render(
         template, language, {"brand": brand, "language": language, **context}
     )
-    sender = formataddr((store.name if store else "PayFacile", settings.mail_from))
+    sender = formataddr((brand.name, settings.mail_from))
     domain = settings.mail_from.rpartition("@")[2] or settings.platform_domain
     return await OutboxEmail.create(
-        store_id=store.id if store else None,
+        store_id=store_id,
         to_address=to,
         subject=subject,
         from_address=sender,
-        reply_to=reply_to or (store.support_email if store else ""),
+        reply_to=reply_to or brand.support_email,
         text_body=text,
         html_body=html,
         message_id=make_msgid(domain=domain),

@@ -1,4 +1,8 @@
-"""Platform-wide rows: admins, sessions, tokens, API clients, outbox, webhooks."""
+"""The kernel's rows: sessions, emailed tokens, API clients, due work and the email outbox.
+
+Rows that may belong to a store point at the tenants part's `Store` by name ("models.Store"),
+as Django's contrib apps name the user model: the kernel imports no part.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +13,7 @@ from tortoise import fields
 from tortoise.indexes import Index
 from tortoise.models import Model
 
-from payfacile.tenants.models import Store, TenantOwned
-
-
-class PlatformAdmin(Model):
-    id = fields.IntField(primary_key=True)
-    email = fields.CharField(max_length=254, unique=True)
-    password_hash = fields.CharField(max_length=255, null=True)
-    created_at = fields.DatetimeField(auto_now_add=True)
-
-    class Meta:
-        table = "platform_admin"
+STORE = "models.Store"
 
 
 class SessionKind(StrEnum):
@@ -38,8 +32,8 @@ class Session(Model):
     id_hash = fields.CharField(max_length=64, primary_key=True)
     kind = fields.CharEnumField(SessionKind, max_length=8)
     subject_id = fields.IntField()
-    store: fields.ForeignKeyNullableRelation[Store] = fields.ForeignKeyField(
-        "models.Store", related_name=False, null=True, on_delete=fields.CASCADE
+    store: fields.ForeignKeyNullableRelation[Model] = fields.ForeignKeyField(
+        STORE, related_name=False, null=True, on_delete=fields.CASCADE
     )
     store_id: int | None
     data = fields.JSONField[dict[str, Any]](default=dict)
@@ -67,8 +61,8 @@ class Token(Model):
     token_hash = fields.CharField(max_length=64, unique=True)
     subject_kind = fields.CharEnumField(SessionKind, max_length=8)
     subject_id = fields.IntField()
-    store: fields.ForeignKeyNullableRelation[Store] = fields.ForeignKeyField(
-        "models.Store", related_name=False, null=True, on_delete=fields.CASCADE
+    store: fields.ForeignKeyNullableRelation[Model] = fields.ForeignKeyField(
+        STORE, related_name=False, null=True, on_delete=fields.CASCADE
     )
     store_id: int | None
     payload = fields.JSONField[dict[str, Any]](default=dict)
@@ -85,8 +79,8 @@ class ApiClient(Model):
     id = fields.IntField(primary_key=True)
     client_id = fields.CharField(max_length=64, unique=True)
     secret_hash = fields.CharField(max_length=255)
-    store: fields.ForeignKeyNullableRelation[Store] = fields.ForeignKeyField(
-        "models.Store", related_name=False, null=True, on_delete=fields.CASCADE
+    store: fields.ForeignKeyNullableRelation[Model] = fields.ForeignKeyField(
+        STORE, related_name=False, null=True, on_delete=fields.CASCADE
     )
     scopes = fields.CharField(max_length=255, default="")
     name = fields.CharField(max_length=120, default="")
@@ -151,8 +145,8 @@ class OutboxEmail(DueWork):
     """An email to send, written in the same transaction as the event that causes it."""
 
     id = fields.IntField(primary_key=True)
-    store: fields.ForeignKeyNullableRelation[Store] = fields.ForeignKeyField(
-        "models.Store", related_name=False, null=True, on_delete=fields.SET_NULL
+    store: fields.ForeignKeyNullableRelation[Model] = fields.ForeignKeyField(
+        STORE, related_name=False, null=True, on_delete=fields.SET_NULL
     )
     to_address = fields.CharField(max_length=254)
     subject = fields.CharField(max_length=255)
@@ -165,39 +159,3 @@ class OutboxEmail(DueWork):
 
     class Meta:
         table = "outbox_email"
-
-
-class WebhookEndpoint(TenantOwned):
-    id = fields.IntField(primary_key=True)
-    url = fields.CharField(max_length=2048)
-    secret_encrypted = fields.TextField()
-    events = fields.CharField(max_length=1024, default="*")
-    enabled = fields.BooleanField(default=True)
-    created_at = fields.DatetimeField(auto_now_add=True)
-
-    class Meta:
-        table = "webhook_endpoint"
-
-
-class WebhookEvent(TenantOwned):
-    id = fields.IntField(primary_key=True)
-    type = fields.CharField(max_length=64)
-    payload = fields.JSONField[dict[str, Any]]()
-    created_at = fields.DatetimeField(auto_now_add=True)
-
-    class Meta:
-        table = "webhook_event"
-
-
-class WebhookDelivery(TenantOwned, DueWork):
-    id = fields.IntField(primary_key=True)
-    event: fields.ForeignKeyRelation[WebhookEvent] = fields.ForeignKeyField(
-        "models.WebhookEvent", related_name="deliveries", on_delete=fields.CASCADE
-    )
-    endpoint: fields.ForeignKeyRelation[WebhookEndpoint] = fields.ForeignKeyField(
-        "models.WebhookEndpoint", related_name="deliveries", on_delete=fields.CASCADE
-    )
-    last_status = fields.IntField(null=True)
-
-    class Meta:
-        table = "webhook_delivery"

@@ -1,4 +1,8 @@
-"""`payfacile serve`: Uvicorn over HTTP, and HTTPS when asked, with N worker processes."""
+"""`payfacile serve`: Uvicorn over HTTP, and HTTPS when asked, with N worker processes.
+
+The app comes from a factory the caller names (`payfacile.app.create_app`): each worker
+process builds its own. The factory must be a module-level function (workers are spawned).
+"""
 
 from __future__ import annotations
 
@@ -7,16 +11,17 @@ import contextlib
 import multiprocessing
 import signal
 import socket
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
 from quart import Quart
 
-from payfacile.platform.app import create_app
 from payfacile.platform.config import Settings
-from payfacile.tls.devcert import ensure_dev_certificate
+from payfacile.platform.devcert import ensure_dev_certificate
+
+AppFactory = Callable[[Settings], Quart]
 
 
 @dataclass(frozen=True)
@@ -57,17 +62,17 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(settings: Settings, listen: Listen) -> None:
+def serve(settings: Settings, listen: Listen, factory: AppFactory) -> None:
     sockets = [_bind(listen.host, listen.port)]
     if listen.https_port is not None:
         tls_files(settings)  # fail early, and make the dev certificate once, not per worker
         sockets.append(_bind(listen.host, listen.https_port))
     if listen.workers <= 1:
-        _run_worker(settings, listen, sockets)
+        _run_worker(settings, listen, sockets, factory)
         return
     context = multiprocessing.get_context("spawn")
     workers = [
-        context.Process(target=_run_worker, args=(settings, listen, sockets), daemon=False)
+        context.Process(target=_run_worker, args=(settings, listen, sockets, factory), daemon=False)
         for _ in range(listen.workers)
     ]
     for worker in workers:
@@ -84,8 +89,10 @@ def serve(settings: Settings, listen: Listen) -> None:
         worker.join()
 
 
-def _run_worker(settings: Settings, listen: Listen, sockets: list[socket.socket]) -> None:
-    asyncio.run(_serve_all(settings, listen, sockets))
+def _run_worker(
+    settings: Settings, listen: Listen, sockets: list[socket.socket], factory: AppFactory
+) -> None:
+    asyncio.run(_serve_all(factory(settings), settings, listen, sockets))
 
 
 def _config(app: Quart, listen: Listen, **tls: str) -> uvicorn.Config:
@@ -101,8 +108,9 @@ def _config(app: Quart, listen: Listen, **tls: str) -> uvicorn.Config:
     )
 
 
-async def _serve_all(settings: Settings, listen: Listen, sockets: list[socket.socket]) -> None:
-    app = create_app(settings)
+async def _serve_all(
+    app: Quart, settings: Settings, listen: Listen, sockets: list[socket.socket]
+) -> None:
     servers = [(_Server(_config(app, listen)), sockets[0])]
     if len(sockets) > 1:
         cert, key = tls_files(settings)

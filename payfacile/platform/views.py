@@ -1,21 +1,19 @@
-"""Routes every host shares (health, language) and the central host's own pages."""
+"""Routes every host shares: health and the language choice."""
 
 from __future__ import annotations
 
 import asyncio
 from urllib.parse import urlsplit
 
-from quart import Blueprint, Response, g, jsonify, redirect, render_template, request
+from quart import Blueprint, Response, jsonify, redirect, request
 from quart.typing import ResponseReturnValue
 
 from payfacile.platform import db
-from payfacile.platform.app import platform
-from payfacile.platform.errors import InvalidInput, NotFound
+from payfacile.platform.errors import InvalidInput
 from payfacile.platform.i18n import LANGUAGE_COOKIE, LANGUAGES
 from payfacile.platform.security import client_address
+from payfacile.platform.services import services
 from payfacile.platform.text import _l
-from payfacile.tenants.models import StoreLogo
-from payfacile.tenants.scope import scoped
 
 blueprint = Blueprint("platform", __name__)
 
@@ -25,10 +23,10 @@ LANGUAGE_RATE = "30/minute"
 
 @blueprint.get("/healthz")
 async def healthz() -> tuple[Response, int]:
-    services = platform()
+    shared = services().shared
     checks = {
         "database": await _check(db.ping_db()),
-        "redis": await _check(services.shared.ping()) if services.shared.enabled else "off",
+        "redis": await _check(shared.ping()) if shared.enabled else "off",
     }
     healthy = all(state in {"ok", "off"} for state in checks.values())
     return jsonify(status="ok" if healthy else "failing", checks=checks), 200 if healthy else 503
@@ -42,19 +40,10 @@ async def _check(probe: object) -> str:
     return "ok"
 
 
-@blueprint.get("/")
-async def home() -> ResponseReturnValue:
-    if g.site.kind == "store":
-        return redirect("/portal/", 302)
-    return await render_template("platform/home.html")
-
-
 @blueprint.post("/language")
 async def choose_language() -> ResponseReturnValue:
-    services = platform()
-    await services.limiter.hit(
-        LANGUAGE_RATE, "language", client_address(request, services.settings)
-    )
+    found = services()
+    await found.limiter.hit(LANGUAGE_RATE, "language", client_address(request, found.settings))
     form = await request.form
     language = form.get("language", "")
     if language not in LANGUAGES:
@@ -65,7 +54,7 @@ async def choose_language() -> ResponseReturnValue:
         language,
         max_age=365 * 24 * 3600,
         path="/",
-        secure=services.settings.production,
+        secure=found.settings.production,
         httponly=True,
         samesite="Lax",
     )
@@ -82,16 +71,3 @@ def safe_next(target: str | None, *, default: str = "/") -> str:
     if parts.scheme or parts.netloc:
         return default
     return target
-
-
-@blueprint.get("/brand/logo")
-async def logo() -> Response:
-    store = g.store
-    if store is None or not store.logo_etag:
-        raise NotFound(_l("This store has no logo."))
-    found = await scoped(store).get(StoreLogo)
-    response = Response(found.data, mimetype=found.content_type)
-    response.set_etag(found.etag)
-    response.cache_control.public = True
-    response.cache_control.max_age = 86400
-    return await response.make_conditional(request)

@@ -11,11 +11,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from babel.dates import format_datetime
 from tortoise.transactions import in_transaction
 
 from payfacile.platform import tokens
-from payfacile.platform.accounts import Account, authenticate
+from payfacile.platform.accounts import Account, authenticate, link_expiry, normalise_email
 from payfacile.platform.config import Settings
 from payfacile.platform.errors import Conflict, InvalidInput, NotFound
 from payfacile.platform.i18n import language_of
@@ -24,11 +23,11 @@ from payfacile.platform.models import SessionKind, TokenPurpose
 from payfacile.platform.passwords import check_new_password, hash_password, verify_password
 from payfacile.platform.ratelimit import RateLimiter
 from payfacile.platform.text import _l
-from payfacile.platform.urls import store_url
 from payfacile.portal.models import Customer
+from payfacile.tenants.branding import brand_of
 from payfacile.tenants.models import Store
 from payfacile.tenants.scope import scoped
-from payfacile.tenants.service import normalise_email
+from payfacile.tenants.urls import store_url
 
 LINK_REQUESTS = "5/hour"
 LINK_PATHS = {
@@ -100,12 +99,11 @@ async def send_link(
         context={
             "url": link,
             "name": customer.name,
-            "expires": format_datetime(
-                token.expires_at, format="d MMMM y, HH:mm 'UTC'", locale=language
-            ),
+            "expires": link_expiry(token.expires_at, language),
             "portal_url": await store_url(settings, store, "/portal/"),
         },
-        store=store,
+        brand=brand_of(store),
+        store_id=store.id,
         language=language,
     )
     return link

@@ -6,8 +6,11 @@ from datetime import datetime
 from typing import Any
 
 from tortoise.expressions import F
+from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
+from payfacile.platform.errors import NotFound
+from payfacile.platform.text import _l
 from payfacile.portal.models import Customer, Invoice, InvoiceCounter, Order, OrderLine
 from payfacile.tenants.models import Store
 from payfacile.tenants.scope import scoped
@@ -99,3 +102,24 @@ async def issue_invoice(store: Store, order: Order, *, issued_at: datetime) -> I
             snapshot=snapshot,
             total=order.total,
         )
+
+
+async def own_invoice_etag(store: Store, customer: Customer, number: str) -> str:
+    """The ETag of the buyer's invoice (empty until its PDF exists), without its bytes.
+    Anyone else's invoice is a 404."""
+    known = await _own(store, customer, number).only("id", "etag").first()
+    if known is None:
+        raise NotFound(_l("There is no such invoice."))
+    return known.etag
+
+
+async def own_invoice(store: Store, customer: Customer, number: str) -> Invoice:
+    """The buyer's invoice; anyone else's is a 404."""
+    found = await _own(store, customer, number).first()
+    if found is None:
+        raise NotFound(_l("There is no such invoice."))
+    return found
+
+
+def _own(store: Store, customer: Customer, number: str) -> QuerySet[Invoice]:
+    return scoped(store).query(Invoice).filter(number=number[:32], customer_id=customer.id)

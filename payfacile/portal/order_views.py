@@ -8,15 +8,16 @@ import re
 from quart import Response, g, request
 from quart.typing import ResponseReturnValue
 
-from payfacile.platform.errors import NotFound
 from payfacile.platform.i18n import current_language
 from payfacile.platform.text import Text, _l
+from payfacile.portal import invoices as invoice_service
 from payfacile.portal import orders as order_service
-from payfacile.portal.models import Invoice, Order, OrderLine, OrderStatus, Payment
+from payfacile.portal.models import OrderStatus
 from payfacile.portal.orders import Cursor
 from payfacile.portal.pdf import invoice_pdf
-from payfacile.portal.views import blueprint, render_page
-from payfacile.tenants.scope import scoped
+from payfacile.portal.shell import portal_blueprint, render_page
+
+blueprint = portal_blueprint("portal_orders", __name__)
 
 ORDER_STATUS_LABELS: dict[str, Text] = {
     OrderStatus.PENDING: _l("Pending"),
@@ -30,7 +31,6 @@ ORDER_STATUS_LABELS: dict[str, Text] = {
 SAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
 
 
-@blueprint.app_template_global()
 def order_status_label(status: str) -> str:
     """A status's words in the page's language: one lookup per row, not a catalog search."""
     return _status_label(current_language(), str(status))
@@ -58,18 +58,13 @@ def _cursor(name: str) -> Cursor | None:
 
 @blueprint.get("/orders/<number>")
 async def order(number: str) -> ResponseReturnValue:
-    scope = scoped(g.store)
-    found = await scope.get(Order, number=number[:32], customer_id=g.customer.id)
-    lines = await scope.query(OrderLine).filter(order_id=found.id).order_by("id")
-    payments = await scope.query(Payment).filter(order_id=found.id).order_by("created_at")
-    invoices = (
-        await scope.query(Invoice)
-        .filter(order_id=found.id)
-        .only("id", "number", "issued_at", "total", "currency")
-        .order_by("issued_at", "id")
-    )
+    found = await order_service.order_detail(g.store, g.customer, number)
     return await render_page(
-        "portal/order.html", order=found, lines=lines, payments=payments, invoices=invoices
+        "portal/order.html",
+        order=found.order,
+        lines=found.lines,
+        payments=found.payments,
+        invoices=found.invoices,
     )
 
 
@@ -79,17 +74,11 @@ async def invoice(number: str) -> ResponseReturnValue:
 
     A browser that has it already (`If-None-Match`) gets a 304 without the bytes being read.
     """
-    filters = {"number": number[:32], "customer_id": g.customer.id}
-    scope = scoped(g.store)
     if request.if_none_match:
-        known = await scope.query(Invoice).filter(**filters).only("id", "etag").first()
-        if known is None:
-            raise NotFound(_l("There is no such invoice."))
-        if known.etag and request.if_none_match.contains(known.etag):
-            return _not_modified(known.etag)
-    found = await scope.query(Invoice).filter(**filters).first()
-    if found is None:
-        raise NotFound(_l("There is no such invoice."))
+        known = await invoice_service.own_invoice_etag(g.store, g.customer, number)
+        if known and request.if_none_match.contains(known):
+            return _not_modified(known)
+    found = await invoice_service.own_invoice(g.store, g.customer, number)
     pdf, etag = await invoice_pdf(g.store, found)
     response = Response(pdf, mimetype="application/pdf")
     filename = SAFE_FILENAME.sub("-", found.number) + ".pdf"

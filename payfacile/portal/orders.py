@@ -17,7 +17,7 @@ from tortoise.transactions import in_transaction
 
 from payfacile.platform.errors import InvalidInput
 from payfacile.platform.text import _l
-from payfacile.portal.models import Customer, Invoice, Order, OrderLine, OrderStatus
+from payfacile.portal.models import Customer, Invoice, Order, OrderLine, OrderStatus, Payment
 from payfacile.tenants.models import Store
 from payfacile.tenants.scope import scoped
 
@@ -190,3 +190,28 @@ async def invoice_numbers(store: Store, order_ids: Iterable[int]) -> dict[int, l
     for order_id, number in rows:
         grouped.setdefault(order_id, []).append(number)
     return grouped
+
+
+@dataclass(frozen=True)
+class OrderDetail:
+    order: Order
+    lines: list[OrderLine]
+    payments: list[Payment]
+    invoices: list[Invoice]  # id, number, issued_at, total and currency only
+
+
+async def order_detail(store: Store, customer: Customer, number: str) -> OrderDetail:
+    """The buyer's order with its lines, payments and invoices; anyone else's is a 404."""
+    scope = scoped(store)
+    found = await scope.get(Order, number=number[:32], customer_id=customer.id)
+    lines = await scope.query(OrderLine).filter(order_id=found.id).order_by("id")
+    payments = await scope.query(Payment).filter(order_id=found.id).order_by("created_at")
+    invoices = (
+        await scope.query(Invoice)
+        .filter(order_id=found.id)
+        .only("id", "number", "issued_at", "total", "currency")
+        .order_by("issued_at", "id")
+    )
+    return OrderDetail(
+        order=found, lines=list(lines), payments=list(payments), invoices=list(invoices)
+    )

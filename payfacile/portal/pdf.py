@@ -25,7 +25,6 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from xhtml2pdf import pisa
 from xhtml2pdf.config.resources import ResourceAccessPolicy
 
-import payfacile
 from payfacile.platform import i18n
 from payfacile.platform.errors import ServiceUnavailable
 from payfacile.platform.text import _l
@@ -35,7 +34,7 @@ from payfacile.tenants.scope import scoped
 
 log = logging.getLogger(__name__)
 
-PACKAGE = Path(payfacile.__file__).resolve().parent
+PACKAGE = Path(__file__).resolve().parent.parent  # the package: its templates and static
 STATIC = PACKAGE / "static"
 TEMPLATE = "portal/invoice_pdf.html"
 LOGO_URI = "payfacile:logo"

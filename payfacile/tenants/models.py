@@ -1,12 +1,16 @@
-"""Stores and what belongs to a store itself: domains, merchant members, products."""
+"""Stores and what belongs to a store itself: domains, merchant members, products, webhooks;
+and the platform admins who onboard stores."""
 
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from tortoise import fields
 from tortoise.indexes import Index
 from tortoise.models import Model
+
+from payfacile.platform.models import DueWork
 
 
 class StoreStatus(StrEnum):
@@ -109,6 +113,16 @@ class StoreLogo(TenantOwned):
         unique_together = (("store",),)
 
 
+class PlatformAdmin(Model):
+    id = fields.IntField(primary_key=True)
+    email = fields.CharField(max_length=254, unique=True)
+    password_hash = fields.CharField(max_length=255, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "platform_admin"
+
+
 class MerchantUser(Model):
     id = fields.IntField(primary_key=True)
     email = fields.CharField(max_length=254, unique=True)
@@ -189,3 +203,39 @@ class ImportRow(TenantOwned):
 
     class Meta:
         table = "import_row"
+
+
+class WebhookEndpoint(TenantOwned):
+    id = fields.IntField(primary_key=True)
+    url = fields.CharField(max_length=2048)
+    secret_encrypted = fields.TextField()
+    events = fields.CharField(max_length=1024, default="*")
+    enabled = fields.BooleanField(default=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "webhook_endpoint"
+
+
+class WebhookEvent(TenantOwned):
+    id = fields.IntField(primary_key=True)
+    type = fields.CharField(max_length=64)
+    payload = fields.JSONField[dict[str, Any]]()
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "webhook_event"
+
+
+class WebhookDelivery(TenantOwned, DueWork):
+    id = fields.IntField(primary_key=True)
+    event: fields.ForeignKeyRelation[WebhookEvent] = fields.ForeignKeyField(
+        "models.WebhookEvent", related_name="deliveries", on_delete=fields.CASCADE
+    )
+    endpoint: fields.ForeignKeyRelation[WebhookEndpoint] = fields.ForeignKeyField(
+        "models.WebhookEndpoint", related_name="deliveries", on_delete=fields.CASCADE
+    )
+    last_status = fields.IntField(null=True)
+
+    class Meta:
+        table = "webhook_delivery"

@@ -15,6 +15,7 @@ import payfacile
 from payfacile.platform.config import Settings
 from payfacile.platform.i18n import money
 from payfacile.platform.mail import queue_email
+from payfacile.tenants.branding import brand_of
 from tests.factories import make_store
 
 ROOT = Path(payfacile.__file__).parent.parent
@@ -60,7 +61,8 @@ async def test_a_french_store_emails_in_french(database: Settings) -> None:
         to="client@example.com",
         template="store_invitation",
         context={"store_name": "La Boutique", "url": "http://x.example/", "expires": "demain"},
-        store=store,
+        brand=brand_of(store),
+        store_id=store.id,
     )
     assert row.subject == "Votre boutique PayFacile La Boutique est prête"
     assert "Bonjour," in row.text_body
@@ -71,7 +73,8 @@ async def test_a_french_store_emails_in_french(database: Settings) -> None:
         to="client@example.com",
         template="store_invitation",
         context={"store_name": "La Boutique", "url": "http://x.example/", "expires": "soon"},
-        store=store,
+        brand=brand_of(store),
+        store_id=store.id,
         language="en",
     )
     assert english.subject == "Your PayFacile store La Boutique is ready"

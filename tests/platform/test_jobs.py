@@ -23,14 +23,21 @@ import pytest
 from aiosmtpd.controller import Controller
 from tortoise.transactions import in_transaction
 
+from payfacile.app import background_work
+from payfacile.platform.brand import PLATFORM
 from payfacile.platform.config import Settings
-from payfacile.platform.jobs import Background, backoff, dispatch_due, run_job
+from payfacile.platform.jobs import Background, backoff, dispatch_due, kernel_jobs, run_job
 from payfacile.platform.mail import Mailer, queue_email
 from payfacile.platform.models import OutboxEmail
-from payfacile.platform.urls import central_url, store_url
+from payfacile.platform.urls import central_url
+from payfacile.schema import MODEL_MODULES
+from payfacile.tenants.branding import brand_of
 from payfacile.tenants.models import DomainStatus, Store
+from payfacile.tenants.urls import store_url
 from tests.conftest import run_sync, settings_env
 from tests.factories import make_domain, make_store
+
+JOBS = kernel_jobs()  # email, the kernel's own kind
 
 
 def free_port() -> int:
@@ -82,7 +89,7 @@ def with_smtp(settings: Settings, port: int) -> Settings:
 
 @asynccontextmanager
 async def background(settings: Settings) -> AsyncIterator[Background]:
-    jobs = Background(settings, scheduler=True, worker=True)
+    jobs = background_work(settings, scheduler=True, worker=True)
     await jobs.start()
     try:
         yield jobs
@@ -106,7 +113,8 @@ async def queue(settings: Settings, store: Store | None, n: int) -> OutboxEmail:
         to=f"owner{n}@example.com",
         template="store_invitation",
         context={"store_name": f"Shop {n}", "url": f"http://x.example/{n}", "expires": "soon"},
-        store=store,
+        brand=brand_of(store) if store else PLATFORM,
+        store_id=store.id if store else None,
     )
 
 
@@ -181,19 +189,19 @@ async def test_a_crashed_workers_claim_expires_and_the_row_is_retried(database: 
     async def lost_kick(kind: str, row_id: int, token: str) -> None:
         lost.append((kind, row_id, token))  # the worker that got it crashed
 
-    assert await dispatch_due(lost_kick) == 1
-    assert await dispatch_due(lost_kick) == 0  # claimed: not handed out twice
+    assert await dispatch_due(lost_kick, JOBS) == 1
+    assert await dispatch_due(lost_kick, JOBS) == 0  # claimed: not handed out twice
     # Time passes beyond the lease.
     await OutboxEmail.filter(id=row.id).update(
         claimed_until=datetime.now(UTC) - timedelta(seconds=1)
     )
-    runtime = Background(settings, scheduler=False, worker=False).broker.state.runtime
+    runtime = background_work(settings, scheduler=False, worker=False).broker.state.runtime
     retried: list[tuple[str, int, str]] = []
 
     async def kick(kind: str, row_id: int, token: str) -> None:
         retried.append((kind, row_id, token))
 
-    assert await dispatch_due(kick) == 1
+    assert await dispatch_due(kick, JOBS) == 1
     assert await run_job(runtime, *retried[0]) == "done"
     assert await run_job(runtime, *lost[0]) == "claim lost"  # the old worker wakes up late
     box = mailbox.Maildir(str(settings.data_dir / "maildir"), create=False)
@@ -259,7 +267,7 @@ def test_production_shape_does_each_row_exactly_once(settings: Settings, tmp_pat
             async def make_rows() -> list[str]:
                 from payfacile.platform import db
 
-                await db.init_db(settings)
+                await db.init_db(settings, MODEL_MODULES)
                 try:
                     return [(await queue(settings, None, n)).message_id for n in range(count)]
                 finally:

@@ -6,16 +6,17 @@ from tortoise import connections
 
 from payfacile.platform import db
 from payfacile.platform.config import Settings
+from payfacile.schema import MODEL_MODULES
 from tests.conftest import ON_POSTGRES, run_sync
 
 
 def test_migrations_build_every_table_on_sqlite_in_wal_mode(tmp_path: Path) -> None:
     settings = Settings(env="test", data_dir=tmp_path)
-    run_sync(db.migrate(settings))
-    run_sync(db.migrate(settings))  # again: nothing to do, no error
+    run_sync(db.migrate(settings, MODEL_MODULES))
+    run_sync(db.migrate(settings, MODEL_MODULES))  # again: nothing to do, no error
 
     async def inspect() -> tuple[set[str], str, list[str]]:
-        await db.init_db(settings)
+        await db.init_db(settings, MODEL_MODULES)
         try:
             conn = connections.get("default")
             _, tables = await conn.execute_query(

@@ -13,7 +13,7 @@ import pytest
 from quart import Quart, Response
 from quart.typing import TestClientProtocol as Client
 
-from payfacile.platform.app import create_app
+from payfacile.app import create_app
 from payfacile.platform.config import Settings
 from tests.conftest import TEST_REDIS_URL, make_settings
 from tests.factories import make_store

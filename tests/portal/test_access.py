@@ -7,7 +7,7 @@ import re
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
-from payfacile.portal.views import PUBLIC_ENDPOINTS
+from payfacile.portal.shell import PUBLIC_ENDPOINTS
 from tests.factories import make_store
 from tests.portal.test_auth import ACME, OTHER, acme_with_buyer, sign_in
 
@@ -20,7 +20,7 @@ def private_routes(app: Quart) -> list[tuple[str, str]]:
     adapter = app.url_map.bind("acme.payfacile.localhost")
     found = []
     for rule in app.url_map.iter_rules():
-        if not rule.endpoint.startswith("portal.") or rule.endpoint in PUBLIC_ENDPOINTS:
+        if not rule.rule.startswith("/portal/") or rule.endpoint in PUBLIC_ENDPOINTS:
             continue
         path = adapter.build(rule.endpoint, {a: SAMPLE_ARGUMENTS[a] for a in rule.arguments})
         for method in sorted((rule.methods or set()) & {"GET", "POST"}):

@@ -11,7 +11,6 @@ import pytest
 from quart import Quart, Response
 from quart.typing import TestClientProtocol as Client
 
-from payfacile.platform.app import Platform
 from payfacile.platform.config import Settings
 from payfacile.platform.models import OutboxEmail, Session, Token
 from payfacile.platform.passwords import hash_password, verify_password
@@ -19,6 +18,7 @@ from payfacile.portal import auth
 from payfacile.portal.models import Customer
 from payfacile.tenants.models import Store
 from payfacile.tenants.scope import scoped
+from tests.conftest import RunningApp
 from tests.factories import make_customer, make_store
 from tests.test_cli import payfacile
 
@@ -388,7 +388,7 @@ async def test_a_buyer_without_a_password_is_offered_the_link(client: Client) ->
     assert 'action="/portal/login/link"' in page
 
 
-async def test_home_shows_what_needs_attention(client: Client, services: Platform) -> None:
+async def test_home_shows_what_needs_attention(client: Client, services: RunningApp) -> None:
     from payfacile.demo import DEMO_BUYER, DEMO_PASSWORD, seed_demo
 
     await seed_demo(services.settings, services.hosts, slug="acme")

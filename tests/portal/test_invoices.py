@@ -15,15 +15,14 @@ from PIL import Image
 from quart.typing import TestClientProtocol as Client
 from werkzeug.datastructures import Headers
 
-from payfacile.platform.app import Platform
 from payfacile.portal.invoices import issue_invoice
 from payfacile.portal.models import Customer, Invoice, OrderStatus
 from payfacile.portal.orders import Line, place_order
 from payfacile.portal.pdf import Branding, html_to_pdf
-from payfacile.tenants import service
+from payfacile.tenants import stores
 from payfacile.tenants.models import Store
 from payfacile.tenants.scope import scoped
-from tests.conftest import require_tool
+from tests.conftest import RunningApp, require_tool
 from tests.factories import make_customer, make_store
 from tests.portal.test_auth import ACME, OTHER, acme_with_buyer, sign_in
 
@@ -121,7 +120,7 @@ async def test_an_invoice_stays_as_issued(client: Client, tmp_path: Path) -> Non
 
 
 async def test_a_french_store_issues_french_invoices_with_its_branding(
-    client: Client, tmp_path: Path, services: Platform
+    client: Client, tmp_path: Path, services: RunningApp
 ) -> None:
     french = {
         "name": "Atelier Lumière",
@@ -135,7 +134,7 @@ async def test_a_french_store_issues_french_invoices_with_its_branding(
         "brand_color": "#0f766e",
     }
     store, buyer = await acme_with_buyer(store=french, country="BE")
-    await service.set_logo(store, LOGO, hosts=services.hosts)
+    await stores.set_logo(store, LOGO, hosts=services.hosts)
     invoice = await invoiced(store, buyer, lines=2)
     await sign_in(client)
     _, pdf, _ = await download(client, invoice.number)

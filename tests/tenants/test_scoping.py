@@ -8,15 +8,24 @@ from pathlib import Path
 import pytest
 
 import payfacile
-from payfacile.platform.db import MODEL_MODULES
 from payfacile.platform.errors import NotFound
 from payfacile.portal.models import Order
+from payfacile.schema import MODEL_MODULES
 from payfacile.tenants.models import TenantOwned
 from payfacile.tenants.scope import across_stores, scoped
 from tests.factories import make_customer, make_order, make_store
 
 PACKAGE = Path(payfacile.__file__).parent
 ALLOWED = {PACKAGE / "tenants" / "scope.py"}
+# Raw SQL skips the scope altogether: only the kernel's health check sends any.
+RAW_SQL_ALLOWED = {PACKAGE / "platform" / "db.py"}
+RAW_SQL_METHODS = {
+    "execute_query",
+    "execute_query_dict",
+    "execute_insert",
+    "execute_many",
+    "execute_script",
+}
 QUERY_METHODS = {
     "all",
     "annotate",
@@ -54,8 +63,28 @@ def tenant_model_names() -> set[str]:
     return found
 
 
-def unscoped_queries(source: str, tenant_models: set[str]) -> list[str]:
-    """`Model.method(...)` calls on tenant-owned models, aliases included."""
+def tenant_related_names() -> set[str]:
+    """The names of reverse relations that lead to tenant-owned rows (`customer.orders`)."""
+    tenant_model_names()
+    found: set[str] = set()
+    pending = list(TenantOwned.__subclasses__())
+    while pending:
+        model = pending.pop()
+        pending.extend(model.__subclasses__())
+        meta = getattr(model, "_meta", None)
+        for name in getattr(meta, "fk_fields", ()):
+            related = meta.fields_map[name].related_name
+            if related:
+                found.add(related)
+    return found
+
+
+def unscoped_queries(
+    source: str, tenant_models: set[str], related_names: set[str] | None = None
+) -> list[str]:
+    """`Model.method(...)` calls on tenant-owned models (aliases included), queries through a
+    reverse relation to tenant-owned rows (`customer.orders.all()`, `fetch_related("lines")`)
+    and raw SQL sent through a connection."""
     tree = ast.parse(source)
     names = set(tenant_models)
     for node in ast.walk(tree):
@@ -73,7 +102,25 @@ def unscoped_queries(source: str, tenant_models: set[str]) -> list[str]:
             and node.func.attr in QUERY_METHODS
         ):
             problems.append(f"line {node.lineno}: {node.func.value.id}.{node.func.attr}(…)")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            problems.extend(_other_ways_round(node, node.func, related_names or set()))
     return problems
+
+
+def _other_ways_round(node: ast.Call, func: ast.Attribute, related_names: set[str]) -> list[str]:
+    if func.attr in RAW_SQL_METHODS:
+        return [f"line {node.lineno}: raw SQL through .{func.attr}(…)"]
+    if (
+        func.attr in QUERY_METHODS
+        and isinstance(func.value, ast.Attribute)
+        and func.value.attr in related_names
+    ):
+        return [f"line {node.lineno}: .{func.value.attr}.{func.attr}(…) through a relation"]
+    if func.attr in {"fetch_related", "prefetch_related"} and any(
+        isinstance(arg, ast.Constant) and arg.value in related_names for arg in node.args
+    ):
+        return [f"line {node.lineno}: .{func.attr}(…) of tenant-owned rows"]
+    return []
 
 
 def test_every_tenant_owned_model_is_known() -> None:
@@ -83,12 +130,14 @@ def test_every_tenant_owned_model_is_known() -> None:
 
 
 def test_no_query_of_a_tenant_owned_model_outside_the_scope_helper() -> None:
-    tenant_models = tenant_model_names()
+    tenant_models, related = tenant_model_names(), tenant_related_names()
     problems = {}
     for path in sorted(PACKAGE.rglob("*.py")):
         if path in ALLOWED or "migrations" in path.parts:
             continue
-        found = unscoped_queries(path.read_text(), tenant_models)
+        found = unscoped_queries(path.read_text(), tenant_models, related)
+        if path in RAW_SQL_ALLOWED:
+            found = [problem for problem in found if "raw SQL" not in problem]
         if found:
             problems[str(path.relative_to(PACKAGE))] = found
     assert problems == {}, "query tenant-owned models through payfacile.tenants.scope"
@@ -105,6 +154,24 @@ def test_no_query_of_a_tenant_owned_model_outside_the_scope_helper() -> None:
 )
 def test_the_check_catches_hand_written_queries(source: str) -> None:
     assert unscoped_queries(source, tenant_model_names())
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "await customer.orders.all()",
+        "await order.lines.filter(quantity=2)",
+        "await customer.fetch_related('orders')",
+        "await connections.get('default').execute_query('select * from \"order\"')",
+        "await connection.execute_query_dict('select 1')",
+    ],
+)
+def test_the_check_catches_relations_and_raw_sql(source: str) -> None:
+    assert unscoped_queries(source, tenant_model_names(), tenant_related_names())
+
+
+def test_the_related_names_are_known() -> None:
+    assert {"orders", "lines"} <= tenant_related_names()
 
 
 def test_scoped_calls_pass_the_check() -> None:

@@ -5,26 +5,54 @@ from __future__ import annotations
 from quart import Blueprint, redirect, render_template, request
 from quart.typing import ResponseReturnValue
 
-from payfacile.platform import accounts
-from payfacile.platform.account_views import (
-    AccountPages,
-    register_account_routes,
-    require_central,
-    require_sign_in,
-)
-from payfacile.platform.app import platform
+from payfacile.platform import account_pages
+from payfacile.platform.account_pages import require_sign_in
+from payfacile.platform.accounts import Account
 from payfacile.platform.errors import Conflict, InvalidInput
-from payfacile.platform.models import SessionKind
+from payfacile.platform.services import services
 from payfacile.platform.text import Message, _l
-from payfacile.tenants import service
+from payfacile.tenants import accounts, stores
+from payfacile.tenants.hosts import resolver
 from payfacile.tenants.models import StoreStatus
+from payfacile.tenants.site import central_pages, require_central
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
-PAGES = AccountPages(
-    kind=SessionKind.ADMIN, login="/admin/login", home="/admin/", heading=_l("Platform admin")
-)
 blueprint.before_request(require_central)
-register_account_routes(blueprint, PAGES, prefix="/admin")
+
+
+PAGES = central_pages(
+    accounts.ADMINS,
+    login=accounts.ADMIN_LOGIN,
+    home="/admin/",
+    forgot="/admin/forgot-password",
+    heading=_l("Platform admin"),
+)
+
+
+@blueprint.route("/login", methods=["GET", "POST"])
+async def login() -> ResponseReturnValue:
+    return await account_pages.login_page(PAGES)
+
+
+@blueprint.post("/logout")
+async def logout() -> ResponseReturnValue:
+    return await account_pages.sign_out(PAGES)
+
+
+@blueprint.route("/forgot-password", methods=["GET", "POST"])
+async def forgot_password() -> ResponseReturnValue:
+    return await account_pages.forgot_page(PAGES)
+
+
+@blueprint.route("/set-password/<token>", methods=["GET", "POST"])
+async def set_password(token: str) -> ResponseReturnValue:
+    return await account_pages.choose_password_page(PAGES, token, invitation=True)
+
+
+@blueprint.route("/reset-password/<token>", methods=["GET", "POST"])
+async def reset_password(token: str) -> ResponseReturnValue:
+    return await account_pages.choose_password_page(PAGES, token, invitation=False)
+
 
 NOTICES = {
     "created": _l("The store is created. Its owner has been emailed an invitation."),
@@ -34,19 +62,19 @@ NOTICES = {
 }
 
 
-async def _admin() -> accounts.Account:
+async def _admin() -> Account:
     session = require_sign_in(PAGES)
-    admin = await accounts.get(SessionKind.ADMIN, session.subject_id)
+    admin = await accounts.ADMINS.get(session.subject_id)
     if admin is None:
         raise InvalidInput(_l("Your account no longer exists."))
     return admin
 
 
 @blueprint.get("/")
-async def stores() -> ResponseReturnValue:
+async def store_list() -> ResponseReturnValue:
     admin = await _admin()
-    rows = await service.list_stores()
-    settings = platform().settings
+    rows = await stores.list_stores()
+    settings = services().settings
     return await render_template(
         "admin/stores.html",
         admin=admin,
@@ -64,9 +92,8 @@ async def new_store() -> ResponseReturnValue:
     if request.method == "POST":
         form = await request.form
         values = {key: form.get(key, "")[:300] for key in values}
-        services = platform()
         try:
-            await service.create_store(settings=services.settings, hosts=services.hosts, **values)
+            await stores.create_store(settings=services().settings, hosts=resolver(), **values)
         except (InvalidInput, Conflict) as error:
             errors[error.field or "name"] = error.message
         else:
@@ -76,7 +103,7 @@ async def new_store() -> ResponseReturnValue:
         admin=admin,
         values=values,
         errors=errors,
-        domain=platform().settings.platform_domain,
+        domain=services().settings.platform_domain,
     )
     return body, 422 if errors else 200
 
@@ -93,10 +120,10 @@ async def change_status(slug: str, action: str) -> ResponseReturnValue:
     admin = await _admin()
     if action not in ACTIONS:
         raise InvalidInput(_l("Unknown action."))
-    store = await service.get_store(slug)
+    store = await stores.get_store(slug)
     status, done = ACTIONS[action]
     if request.method == "POST":
-        await service.set_status(store, status, hosts=platform().hosts)
+        await stores.set_status(store, status, hosts=resolver())
         return redirect(f"/admin/?done={done}", 303)
     return await render_template("admin/confirm.html", admin=admin, store=store, action=action)
 
@@ -104,6 +131,6 @@ async def change_status(slug: str, action: str) -> ResponseReturnValue:
 @blueprint.post("/stores/<slug>/invitation")
 async def resend_invitation(slug: str) -> ResponseReturnValue:
     await _admin()
-    store = await service.get_store(slug)
-    await service.resend_owner_invitation(platform().settings, store)
+    store = await stores.get_store(slug)
+    await stores.resend_owner_invitation(services().settings, store)
     return redirect("/admin/?done=invited", 303)

@@ -6,17 +6,17 @@ import hashlib
 import re
 import secrets
 
-from email_validator import EmailNotValidError, validate_email
 from tortoise.transactions import in_transaction
 
-from payfacile.platform import accounts
+from payfacile.platform.accounts import normalise_email
 from payfacile.platform.config import Settings
 from payfacile.platform.errors import Conflict, InvalidInput, NotFound
-from payfacile.platform.hosts import HostResolver
 from payfacile.platform.mail import queue_email
 from payfacile.platform.models import SessionKind
 from payfacile.platform.text import _l
-from payfacile.platform.urls import central_url, store_url
+from payfacile.platform.urls import central_url
+from payfacile.tenants import accounts
+from payfacile.tenants.hosts import HostResolver
 from payfacile.tenants.models import (
     Membership,
     MembershipRole,
@@ -26,6 +26,7 @@ from payfacile.tenants.models import (
     StoreStatus,
 )
 from payfacile.tenants.scope import across_stores, scoped
+from payfacile.tenants.urls import store_url
 
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 MAX_NAME = 120
@@ -65,16 +66,6 @@ def validate_name(name: str) -> str:
     return name
 
 
-def normalise_email(email: str, *, field: str = "email") -> str:
-    try:
-        checked = validate_email((email or "").strip(), check_deliverability=False)
-    except EmailNotValidError as error:
-        raise InvalidInput(
-            _l("Enter a valid email address, like name@example.com."), field=field
-        ) from error
-    return checked.normalized.lower()
-
-
 async def create_store(
     *, settings: Settings, hosts: HostResolver, name: str, slug: str, owner_email: str
 ) -> Store:
@@ -108,7 +99,7 @@ async def _welcome_owner(settings: Settings, store: Store, owner: MerchantUser) 
         template="store_added",
         context={
             "store_name": store.name,
-            "url": central_url(settings, "/account/login"),
+            "url": central_url(settings, accounts.MERCHANT_LOGIN),
             "portal_url": await store_url(settings, store, "/portal/"),
         },
     )

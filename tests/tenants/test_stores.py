@@ -4,8 +4,8 @@ import pytest
 
 from payfacile.platform.config import Settings
 from payfacile.platform.errors import Conflict, InvalidInput
-from payfacile.platform.hosts import HostResolver
-from payfacile.tenants import service
+from payfacile.tenants import stores
+from payfacile.tenants.hosts import HostResolver
 from payfacile.tenants.models import Membership, MembershipRole, MerchantUser, Store
 from payfacile.tenants.scope import scoped
 
@@ -15,7 +15,7 @@ from payfacile.tenants.scope import scoped
     [("acme", "acme"), ("Acme-Coffee", "acme-coffee"), ("a", "a"), ("b2b-shop-42", "b2b-shop-42")],
 )
 def test_good_slugs(settings: Settings, slug: str, stored: str) -> None:
-    assert service.validate_slug(slug, settings) == stored
+    assert stores.validate_slug(slug, settings) == stored
 
 
 @pytest.mark.parametrize(
@@ -41,18 +41,18 @@ def test_good_slugs(settings: Settings, slug: str, stored: str) -> None:
 )
 def test_bad_slugs_are_refused_with_a_reason(settings: Settings, slug: str, message: str) -> None:
     with pytest.raises(InvalidInput, match=message) as caught:
-        service.validate_slug(slug, settings)
+        stores.validate_slug(slug, settings)
     assert caught.value.field == "slug"
 
 
 def test_the_cname_targets_first_label_is_reserved(tmp_path: object) -> None:
     settings = Settings(env="test", cname_target="edge.payfacile.example")
     with pytest.raises(InvalidInput, match="reserved"):
-        service.validate_slug("edge", settings)
+        stores.validate_slug("edge", settings)
 
 
 async def test_create_store_makes_the_owner(settings: Settings, hosts: HostResolver) -> None:
-    store = await service.create_store(
+    store = await stores.create_store(
         settings=settings,
         hosts=hosts,
         name="  Acme   Coffee ",
@@ -80,18 +80,18 @@ async def test_bad_input_creates_nothing(
     settings: Settings, hosts: HostResolver, fields: dict[str, str], error_field: str
 ) -> None:
     with pytest.raises(InvalidInput) as caught:
-        await service.create_store(settings=settings, hosts=hosts, **fields)
+        await stores.create_store(settings=settings, hosts=hosts, **fields)
     assert caught.value.field == error_field
     assert await Store.all().count() == 0
     assert await MerchantUser.all().count() == 0
 
 
 async def test_a_taken_slug_is_a_conflict(settings: Settings, hosts: HostResolver) -> None:
-    await service.create_store(
+    await stores.create_store(
         settings=settings, hosts=hosts, name="One", slug="shop", owner_email="a@example.com"
     )
     with pytest.raises(Conflict, match="taken"):
-        await service.create_store(
+        await stores.create_store(
             settings=settings, hosts=hosts, name="Two", slug="SHOP", owner_email="b@example.com"
         )
     assert await Store.all().count() == 1
@@ -100,14 +100,14 @@ async def test_a_taken_slug_is_a_conflict(settings: Settings, hosts: HostResolve
 
 async def test_list_stores_shows_owners(settings: Settings, hosts: HostResolver) -> None:
     for slug in ("one", "two"):
-        await service.create_store(
+        await stores.create_store(
             settings=settings,
             hosts=hosts,
             name=slug.title(),
             slug=slug,
             owner_email=f"{slug}@example.com",
         )
-    rows = await service.list_stores()
+    rows = await stores.list_stores()
     assert [(store.slug, owner.email if owner else None) for store, owner in rows] == [
         ("one", "one@example.com"),
         ("two", "two@example.com"),

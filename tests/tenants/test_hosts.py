@@ -5,11 +5,11 @@ import asyncio
 import pytest
 from quart.typing import TestClientProtocol as Client
 
-from payfacile.platform.app import Platform
 from payfacile.platform.errors import BadHost
-from payfacile.platform.hosts import HostResolver, Site, normalise_host
-from payfacile.tenants import service
+from payfacile.tenants import stores
+from payfacile.tenants.hosts import HostResolver, Site, normalise_host
 from payfacile.tenants.models import DomainStatus, StoreStatus
+from tests.conftest import RunningApp
 from tests.factories import make_domain, make_store
 
 
@@ -147,11 +147,11 @@ async def test_store_root_leads_to_the_portal(client: Client) -> None:
 
 
 async def test_new_store_replaces_a_cached_no_store_here(
-    client: Client, services: Platform
+    client: Client, services: RunningApp
 ) -> None:
     headers = {"Host": "late.payfacile.localhost"}
     assert (await client.get("/portal/login", headers=headers)).status_code == 404
-    await service.create_store(
+    await stores.create_store(
         settings=services.settings,
         hosts=services.hosts,
         name="Late Shop",
@@ -162,14 +162,14 @@ async def test_new_store_replaces_a_cached_no_store_here(
 
 
 async def test_suspension_through_the_service_is_seen_at_once(
-    client: Client, services: Platform
+    client: Client, services: RunningApp
 ) -> None:
     store = await make_store("acme")
     headers = {"Host": "acme.payfacile.localhost"}
     assert (await client.get("/portal/login", headers=headers)).status_code == 200
-    await service.set_status(store, StoreStatus.SUSPENDED, hosts=services.hosts)
+    await stores.set_status(store, StoreStatus.SUSPENDED, hosts=services.hosts)
     assert (await client.get("/portal/login", headers=headers)).status_code == 503
-    await service.set_status(store, StoreStatus.ACTIVE, hosts=services.hosts)
+    await stores.set_status(store, StoreStatus.ACTIVE, hosts=services.hosts)
     assert (await client.get("/portal/login", headers=headers)).status_code == 200
 
 

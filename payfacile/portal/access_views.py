@@ -1,87 +1,25 @@
-"""The buyer's portal, under /portal on every store host: the ways in and the shell."""
+"""The ways into a store's portal: password, emailed sign-in link, invitation, reset; the
+buyer's sign-in details (password and email); signing out."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from urllib.parse import quote
-
-from quart import Blueprint, g, redirect, render_template, request
+from quart import g, redirect, request
 from quart.typing import ResponseReturnValue
 from werkzeug.sansio.response import Response as BaseResponse
 
 from payfacile.platform import tokens
-from payfacile.platform.account_views import save_chosen_password, start_session
-from payfacile.platform.app import platform
-from payfacile.platform.errors import Conflict, InvalidInput, NotFound
-from payfacile.platform.i18n import LANGUAGE_COOKIE, LANGUAGES
+from payfacile.platform.account_pages import save_chosen_password, start_session
+from payfacile.platform.errors import Conflict, InvalidInput
 from payfacile.platform.models import SessionKind, TokenPurpose
 from payfacile.platform.security import client_address
+from payfacile.platform.services import services
 from payfacile.platform.text import Message, _l
 from payfacile.platform.views import safe_next
 from payfacile.portal import auth
-from payfacile.portal.models import (
-    Customer,
-    Order,
-    OrderStatus,
-    PaymentMethod,
-    Subscription,
-    SubscriptionStatus,
-)
-from payfacile.portal.payments import is_expired
-from payfacile.portal.subscriptions import has_ended
-from payfacile.tenants.scope import scoped
+from payfacile.portal.models import Customer
+from payfacile.portal.shell import HOME, portal_blueprint, read_form, render_page
 
-blueprint = Blueprint("portal", __name__, url_prefix="/portal")
-
-# Pages a signed-out visitor may open; every other portal page leads to sign-in first.
-PUBLIC_ENDPOINTS = frozenset(
-    {
-        "portal.login",
-        "portal.email_link",
-        "portal.sign_in_link",
-        "portal.invitation",
-        "portal.forgot_password",
-        "portal.reset_password",
-        "portal.confirm_email",
-    }
-)
-HOME = "/portal/"
-
-
-@blueprint.before_request
-async def portal_request() -> ResponseReturnValue | None:
-    site = g.site
-    if site is None or site.kind != "store":
-        raise NotFound(_l("The customer portal lives on each store's own address."))
-    if site.primary_domain and not site.custom_domain:
-        query = f"?{request.query_string.decode()}" if request.query_string else ""
-        return redirect(f"https://{site.primary_domain}{request.path}{query}", 301)
-    g.customer = await _signed_in_customer()
-    if g.customer is not None:
-        await _keep_language(g.customer)
-    if g.customer is None and request.endpoint not in PUBLIC_ENDPOINTS:
-        target = request.full_path.rstrip("?")
-        if request.method != "GET":
-            target = HOME
-        return redirect(f"/portal/login?next={quote(target, safe='/')}", 303)
-    return None
-
-
-async def _signed_in_customer() -> Customer | None:
-    session = g.get("session")
-    if session is None or session.kind != SessionKind.BUYER:
-        return None
-    return await scoped(g.store).query(Customer).get_or_none(id=session.subject_id)
-
-
-async def _keep_language(customer: Customer) -> None:
-    """The buyer's language follows their account: a choice made in one browser is kept for
-    the next, and emails to them use it."""
-    chosen = request.cookies.get(LANGUAGE_COOKIE, "")
-    if chosen in LANGUAGES and chosen != customer.language:
-        await scoped(g.store).update(customer, language=chosen)
-    elif not chosen and customer.language in LANGUAGES:
-        g.locale = customer.language
+blueprint = portal_blueprint("portal", __name__)
 
 
 async def _start_session(response: BaseResponse, customer_id: int) -> None:
@@ -89,18 +27,7 @@ async def _start_session(response: BaseResponse, customer_id: int) -> None:
 
 
 def _client() -> str:
-    return client_address(request, platform().settings)
-
-
-async def read_form() -> dict[str, str]:
-    form = await request.form
-    return {key: value[:1000] for key, value in form.items()}
-
-
-async def render_page(
-    template: str, *, status: int = 200, **context: object
-) -> ResponseReturnValue:
-    return await render_template(template, store=g.store, **context), status
+    return client_address(request, services().settings)
 
 
 @blueprint.route("/login", methods=["GET", "POST"])
@@ -117,7 +44,7 @@ async def login() -> ResponseReturnValue:
         email = form.get("email", "")[:254]
         try:
             customer = await auth.sign_in(
-                platform().limiter, g.store, email, form.get("password", ""), client=_client()
+                services().limiter, g.store, email, form.get("password", ""), client=_client()
             )
         except InvalidInput as error:
             errors["email"] = error.message
@@ -154,7 +81,7 @@ async def email_link() -> ResponseReturnValue:
 async def _send_link(email: str, purpose: TokenPurpose) -> ResponseReturnValue:
     """Email a link if `email` is a buyer's; the page says the same either way."""
     await auth.email_a_link(
-        platform().settings, platform().limiter, g.store, email, purpose, client=_client()
+        services().settings, services().limiter, g.store, email, purpose, client=_client()
     )
     minutes = int(tokens.LIFETIMES[purpose].total_seconds()) // 60
     return await render_page("portal/link_sent.html", email=email, minutes=minutes)
@@ -234,54 +161,13 @@ async def forgot_password() -> ResponseReturnValue:
 
 @blueprint.post("/logout")
 async def logout() -> ResponseReturnValue:
-    services = platform()
+    found = services()
     response = redirect("/portal/login", 303)
-    current = request.cookies.get(services.sessions.cookie_name)
+    current = request.cookies.get(found.sessions.cookie_name)
     if current:
-        await services.sessions.end(current)
-    services.sessions.clear_cookie(response)
+        await found.sessions.end(current)
+    found.sessions.clear_cookie(response)
     return response
-
-
-@blueprint.get("/")
-async def home() -> ResponseReturnValue:
-    scope = scoped(g.store)
-    customer: Customer = g.customer
-    methods = await scope.query(PaymentMethod).filter(customer_id=customer.id)
-    today = datetime.now(UTC)
-    # A replaced card may stay listed, expired: only the one that pays needs attention.
-    expired = [method for method in methods if method.is_default and is_expired(method, today)]
-    failed = (
-        await scope.query(Order)
-        .filter(
-            customer_id=customer.id,
-            status=OrderStatus.FAILED,
-            placed_at__gte=today - timedelta(days=60),
-        )
-        .order_by("-placed_at")
-    )
-    live = (
-        await scope.query(Subscription)
-        .filter(customer_id=customer.id)
-        .exclude(status=SubscriptionStatus.CANCELED)
-        .select_related("product")
-        .order_by("current_period_end")
-    )
-    subscriptions = [sub for sub in live if not has_ended(sub, today)]
-    orders = (
-        await scope.query(Order)
-        .filter(customer_id=customer.id)
-        .order_by("-placed_at", "-id")
-        .limit(5)
-    )
-    return await render_page(
-        "portal/home.html",
-        customer=customer,
-        expired=expired,
-        failed=failed,
-        subscriptions=subscriptions,
-        orders=orders,
-    )
 
 
 @blueprint.route("/account", methods=["GET", "POST"])
@@ -314,7 +200,7 @@ _ACCOUNT_NOTICES = {"email": _l("Your email address is changed.")}
 async def _change_account(customer: Customer, form: dict[str, str]) -> Message:
     if form.get("action") == "email":
         await auth.request_email_change(
-            platform().settings,
+            services().settings,
             g.store,
             customer,
             new_email=form.get("new_email", ""),
@@ -331,9 +217,9 @@ async def _change_account(customer: Customer, form: dict[str, str]) -> Message:
         password=form.get("password", ""),
         confirm=form.get("confirm", ""),
     )
-    services = platform()
-    keep = request.cookies.get(services.sessions.cookie_name)
-    await services.sessions.end_all(kind=SessionKind.BUYER, subject_id=customer.id, keep=keep)
+    sessions = services().sessions
+    keep = request.cookies.get(sessions.cookie_name)
+    await sessions.end_all(kind=SessionKind.BUYER, subject_id=customer.id, keep=keep)
     return _l("Your password is changed. You are signed out everywhere else.")
 
 

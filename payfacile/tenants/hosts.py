@@ -1,4 +1,4 @@
-"""Host → store resolution (DESIGN.md "Request flow", step 2 and 3).
+"""Host → store resolution (docs/architecture.md, "Request flow").
 
 Lookups are cached in-process and in Redis. A change to a store or a domain calls
 `HostResolver.invalidate`, which deletes the Redis entries and publishes on a channel every
@@ -9,17 +9,20 @@ in-process entries expire after `Settings.host_cache_seconds`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import ipaddress
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import idna
+from quart import Quart, current_app
 
+from payfacile.platform.asgi import ASGIApp, Receive, Scope, Send
 from payfacile.platform.cache import LocalCache, Shared
 from payfacile.platform.config import Settings
 from payfacile.platform.errors import BadHost, NoStoreHere
@@ -34,10 +37,7 @@ from payfacile.tenants.scope import across_stores, scoped
 
 log = logging.getLogger(__name__)
 
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Any]]
-Send = Callable[[Any], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+EXTENSION = "payfacile.hosts"
 
 LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 INVALIDATION_CHANNEL = "hosts:invalidate"
@@ -292,3 +292,26 @@ class HostResolver:
         if not self.shared.enabled:
             return None
         return asyncio.create_task(self.listen(), name="host-invalidation")
+
+    @contextlib.asynccontextmanager
+    async def listening(self) -> AsyncIterator[None]:
+        """Apply other instances' invalidations while inside (only with Redis). On the way out
+        the listener is cancelled and awaited, so nothing still reads Redis as it closes."""
+        task = self.start_listening()
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+
+def resolver() -> HostResolver:
+    """This app's host resolver (inside a request or the app context)."""
+    return resolver_of(current_app)
+
+
+def resolver_of(app: Quart) -> HostResolver:
+    found: HostResolver = app.extensions[EXTENSION]
+    return found

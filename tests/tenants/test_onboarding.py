@@ -9,11 +9,12 @@ import pytest
 from quart import Response
 from quart.typing import TestClientProtocol as Client
 
-from payfacile.platform import accounts
-from payfacile.platform.app import Platform
 from payfacile.platform.config import Settings
-from payfacile.platform.models import OutboxEmail, PlatformAdmin, Session, Token
-from payfacile.tenants.models import MerchantUser, Store, StoreStatus
+from payfacile.platform.models import OutboxEmail, Session, Token
+from payfacile.platform.passwords import verify_password
+from payfacile.tenants import accounts
+from payfacile.tenants.models import MerchantUser, PlatformAdmin, Store, StoreStatus
+from tests.conftest import RunningApp
 from tests.test_cli import payfacile
 
 CENTRAL = {"Host": "payfacile.localhost"}
@@ -46,7 +47,7 @@ async def post(
     return await client.post(path, form={**form, "csrf_token": token}, headers=CENTRAL)
 
 
-async def signed_in_admin(client: Client, services: Platform) -> None:
+async def signed_in_admin(client: Client, services: RunningApp) -> None:
     _, link = await accounts.create_admin(services.settings, "admin@example.com")
     path = link.removeprefix("http://payfacile.localhost:8000")
     response = await post(client, path, {"password": PASSWORD, "confirm": PASSWORD})
@@ -55,7 +56,7 @@ async def signed_in_admin(client: Client, services: Platform) -> None:
 
 
 async def test_admin_sets_a_password_from_the_emailed_link_and_lands_signed_in(
-    client: Client, services: Platform
+    client: Client, services: RunningApp
 ) -> None:
     await accounts.create_admin(services.settings, "Admin@Example.com")
     path = await latest_link("admin@example.com")
@@ -83,7 +84,7 @@ async def test_admin_sets_a_password_from_the_emailed_link_and_lands_signed_in(
     assert "already been used" in await again.get_data(as_text=True)
 
 
-async def test_admin_pages_need_an_admin(client: Client, services: Platform) -> None:
+async def test_admin_pages_need_an_admin(client: Client, services: RunningApp) -> None:
     response = await client.get("/admin/", headers=CENTRAL)
     assert response.status_code == 303
     assert response.headers["Location"] == "/admin/login?next=/admin/"
@@ -92,7 +93,7 @@ async def test_admin_pages_need_an_admin(client: Client, services: Platform) -> 
 
 
 async def test_admin_onboards_a_store_and_the_owner_is_invited(
-    client: Client, services: Platform
+    client: Client, services: RunningApp
 ) -> None:
     await signed_in_admin(client, services)
     bad = await post(
@@ -136,7 +137,7 @@ async def test_admin_onboards_a_store_and_the_owner_is_invited(
 
 
 async def test_resending_an_invitation_voids_the_earlier_link(
-    client: Client, services: Platform
+    client: Client, services: RunningApp
 ) -> None:
     await signed_in_admin(client, services)
     await post(
@@ -156,7 +157,7 @@ async def test_resending_an_invitation_voids_the_earlier_link(
 
 
 async def test_suspend_and_reactivate_ask_for_confirmation(
-    client: Client, services: Platform
+    client: Client, services: RunningApp
 ) -> None:
     await signed_in_admin(client, services)
     await post(
@@ -181,7 +182,7 @@ async def test_suspend_and_reactivate_ask_for_confirmation(
 
 
 async def test_password_reset_works_once_for_an_hour_and_signs_out_elsewhere(
-    client: Client, services: Platform
+    client: Client, services: RunningApp
 ) -> None:
     await signed_in_admin(client, services)
     admin = await PlatformAdmin.get(email="admin@example.com")
@@ -206,12 +207,10 @@ async def test_password_reset_works_once_for_an_hour_and_signs_out_elsewhere(
     done = await post(client, path, {"password": new_password, "confirm": new_password})
     assert done.status_code == 303
     assert await Session.filter(subject_id=admin.id).count() == 1  # only the new one
-    assert await accounts.verify_password(
-        (await PlatformAdmin.get(id=admin.id)).password_hash, new_password
-    )
+    assert await verify_password((await PlatformAdmin.get(id=admin.id)).password_hash, new_password)
 
 
-async def test_an_expired_link_offers_a_new_one(client: Client, services: Platform) -> None:
+async def test_an_expired_link_offers_a_new_one(client: Client, services: RunningApp) -> None:
     await accounts.create_admin(services.settings, "admin@example.com")
     path = await latest_link("admin@example.com")
     await Token.all().update(expires_at=datetime.now(UTC) - timedelta(seconds=1))
@@ -223,7 +222,7 @@ async def test_an_expired_link_offers_a_new_one(client: Client, services: Platfo
 
 
 async def test_sign_in_is_rate_limited_without_revealing_accounts(
-    client: Client, services: Platform
+    client: Client, services: RunningApp
 ) -> None:
     await signed_in_admin(client, services)
     await post(client, "/admin/logout", {}, page="/admin/")
@@ -244,7 +243,7 @@ async def test_sign_in_is_rate_limited_without_revealing_accounts(
 
 
 async def test_sign_in_rotates_the_session_and_sign_out_ends_it(
-    client: Client, services: Platform
+    client: Client, services: RunningApp
 ) -> None:
     await signed_in_admin(client, services)
     before = await Session.all().values_list("id_hash", flat=True)
@@ -270,7 +269,7 @@ async def test_sign_in_rotates_the_session_and_sign_out_ends_it(
 
 @pytest.mark.parametrize("next_path", ["//evil.example/", "https://evil.example/"])
 async def test_sign_in_never_redirects_away(
-    client: Client, services: Platform, next_path: str
+    client: Client, services: RunningApp, next_path: str
 ) -> None:
     await signed_in_admin(client, services)
     await post(client, "/admin/logout", {}, page="/admin/")
@@ -289,11 +288,11 @@ async def test_sign_in_never_redirects_away(
 
 
 async def test_merchant_accounts_sign_in_on_the_central_host(
-    client: Client, services: Platform
+    client: Client, services: RunningApp
 ) -> None:
-    from payfacile.tenants import service
+    from payfacile.tenants import stores
 
-    await service.create_store(
+    await stores.create_store(
         settings=services.settings,
         hosts=services.hosts,
         name="Acme",
@@ -329,10 +328,10 @@ def test_admins_create_from_the_cli_prints_the_link(settings: Settings) -> None:
     assert "valid email" in bad.stderr
 
 
-async def test_merchants_reset_their_password_too(client: Client, services: Platform) -> None:
-    from payfacile.tenants import service
+async def test_merchants_reset_their_password_too(client: Client, services: RunningApp) -> None:
+    from payfacile.tenants import stores
 
-    await service.create_store(
+    await stores.create_store(
         settings=services.settings,
         hosts=services.hosts,
         name="Acme",
@@ -351,6 +350,6 @@ async def test_merchants_reset_their_password_too(client: Client, services: Plat
     done = await post(client, path, {"password": new_password, "confirm": new_password})
     assert done.headers["Location"] == "/dashboard"
     owner = await MerchantUser.get(email="owner@acme.example.com")
-    assert await accounts.verify_password(owner.password_hash, new_password)
-    assert not await accounts.verify_password(owner.password_hash, PASSWORD)
+    assert await verify_password(owner.password_hash, new_password)
+    assert not await verify_password(owner.password_hash, PASSWORD)
     assert (await client.get(path, headers=CENTRAL)).status_code == 410

@@ -1,0 +1,31 @@
+"""What the portal part adds to the app: the buyer's pages on every store host, a template
+global for order statuses, and the sweep that ends lapsed subscriptions."""
+
+from __future__ import annotations
+
+from payfacile.platform.jobs import Sweep
+from payfacile.platform.registry import Registry
+from payfacile.portal import (
+    access_views,
+    home_views,
+    order_views,
+    payment_views,
+    profile_views,
+    subscription_views,
+)
+from payfacile.portal.subscriptions import end_lapsed
+
+
+def register(registry: Registry) -> None:
+    registry.blueprints.extend(
+        [
+            access_views.blueprint,
+            home_views.blueprint,
+            order_views.blueprint,
+            payment_views.blueprint,
+            subscription_views.blueprint,
+            profile_views.blueprint,
+        ]
+    )
+    registry.template_globals["order_status_label"] = order_views.order_status_label
+    registry.jobs.add_sweep(Sweep(name="lapsed subscriptions", run=end_lapsed))

@@ -1,0 +1,95 @@
+"""The buyer's payment methods: add a card or a SEPA account (it becomes the default), remove
+another one.
+
+Every change is a POST that ends in a redirect with `?done=…`, so a reload never repeats
+it; a form with mistakes comes back with a message by each field and nothing saved.
+"""
+
+from __future__ import annotations
+
+from quart import g, redirect
+from quart.typing import ResponseReturnValue
+
+from payfacile.platform.errors import InvalidInput
+from payfacile.platform.services import services
+from payfacile.platform.text import Message, _l
+from payfacile.portal import payments
+from payfacile.portal.gateway import PaymentGateway, gateway_for
+from payfacile.portal.shell import notice, portal_blueprint, read_form, render_page
+
+blueprint = portal_blueprint("portal_payments", __name__)
+
+CARD_ATTEMPTS = "20/hour"  # per buyer: card testing is how stolen numbers get checked
+PAYMENT_NOTICES = {
+    "card": _l("Your new card is saved. It now pays for your subscriptions."),
+    "sepa": _l("Your bank account is saved. It now pays for your subscriptions."),
+    "removed": _l("The payment method is removed."),
+}
+
+
+def _gateway() -> PaymentGateway:
+    return gateway_for(services().settings.secret_keys[0])
+
+
+@blueprint.get("/payment-methods")
+async def payment_methods() -> ResponseReturnValue:
+    return await _payment_page()
+
+
+async def _payment_page(
+    *, status: int = 200, errors: dict[str, Message] | None = None, form: str = "", **values: str
+) -> ResponseReturnValue:
+    return await render_page(
+        "portal/payment_methods.html",
+        status=status,
+        methods=await payments.methods_of(g.store, g.customer),
+        is_expired=payments.is_expired,
+        errors=errors or {},
+        open_form=form,
+        values=values,
+        notice=notice(PAYMENT_NOTICES),
+    )
+
+
+@blueprint.post("/payment-methods/card")
+async def add_card() -> ResponseReturnValue:
+    form = await read_form()
+    await services().limiter.hit(CARD_ATTEMPTS, "card-entry", str(g.store.id), str(g.customer.id))
+    gateway = _gateway()
+    try:
+        if form.get("gateway_token"):  # a processor's hosted fields took the card
+            tokenized = await gateway.from_hosted_fields(form["gateway_token"])
+        else:
+            tokenized = await gateway.tokenize_card(
+                number=form.get("number", ""),
+                expiry=form.get("expiry", ""),
+                cvc=form.get("cvc", ""),
+            )
+    except InvalidInput as error:
+        # The number and the CVC are never sent back: the buyer types them again.
+        errors = {error.field or "number": error.message}
+        expiry = form.get("expiry", "")[:7]
+        return await _payment_page(status=422, errors=errors, form="card", expiry=expiry)
+    await payments.make_default(g.store, g.customer, tokenized)
+    return redirect("/portal/payment-methods?done=card", 303)
+
+
+@blueprint.post("/payment-methods/sepa")
+async def add_sepa() -> ResponseReturnValue:
+    form = await read_form()
+    try:
+        tokenized = await _gateway().tokenize_sepa(
+            iban=form.get("iban", ""), holder=form.get("holder", "")
+        )
+    except InvalidInput as error:
+        errors = {error.field or "iban": error.message}
+        holder = form.get("holder", "")[:70]
+        return await _payment_page(status=422, errors=errors, form="sepa", holder=holder)
+    await payments.make_default(g.store, g.customer, tokenized)
+    return redirect("/portal/payment-methods?done=sepa", 303)
+
+
+@blueprint.post("/payment-methods/<int:method_id>/remove")
+async def remove_payment_method(method_id: int) -> ResponseReturnValue:
+    await payments.remove(g.store, g.customer, method_id)
+    return redirect("/portal/payment-methods?done=removed", 303)

@@ -1,0 +1,26 @@
+"""What the tenants part adds to the app: the Host guard, host resolution (a request hook),
+its invalidation listener, the central host's pages and the platform admin."""
+
+from __future__ import annotations
+
+from payfacile.platform.registry import Registry
+from payfacile.tenants import admin_views, merchant_views, site_views
+from payfacile.tenants.hosts import EXTENSION, HostGuard, HostResolver
+from payfacile.tenants.site import resolve_site
+
+
+def register(registry: Registry) -> None:
+    settings, shared = registry.services.settings, registry.services.shared
+    hosts = HostResolver(settings, shared)
+    registry.extensions[EXTENSION] = hosts
+    registry.asgi_wrappers.append(HostGuard)
+    registry.request_hooks.append(resolve_site)
+    registry.lifespans.append(hosts.listening)
+    registry.blueprints.extend(
+        [
+            site_views.blueprint,
+            admin_views.blueprint,
+            merchant_views.blueprint,
+            merchant_views.dashboard_blueprint,
+        ]
+    )

@@ -1,0 +1,27 @@
+"""The central host's home page, and a store's logo on its own hosts."""
+
+from __future__ import annotations
+
+from quart import Blueprint, Response, g, redirect, render_template, request
+from quart.typing import ResponseReturnValue
+
+from payfacile.tenants.branding import logo_of
+
+blueprint = Blueprint("site", __name__)
+
+
+@blueprint.get("/")
+async def home() -> ResponseReturnValue:
+    if g.site.kind == "store":
+        return redirect("/portal/", 302)
+    return await render_template("platform/home.html")
+
+
+@blueprint.get("/brand/logo")
+async def logo() -> Response:
+    found = await logo_of(g.store)
+    response = Response(found.data, mimetype=found.content_type)
+    response.set_etag(found.etag)
+    response.cache_control.public = True
+    response.cache_control.max_age = 86400
+    return await response.make_conditional(request)
