@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import ipaddress
 import mailbox
+import re
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -19,8 +22,15 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import aiosmtplib
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from quart.typing import TestClientProtocol as Client
 from tortoise.transactions import in_transaction
 
 from payfacile.app import background_work
@@ -35,7 +45,7 @@ from payfacile.tenants.branding import brand_of
 from payfacile.tenants.models import DomainStatus, Store
 from payfacile.tenants.urls import store_url
 from tests.conftest import run_sync, settings_env
-from tests.factories import make_domain, make_store
+from tests.factories import make_customer, make_domain, make_store
 
 JOBS = kernel_jobs()  # email, the kernel's own kind
 
@@ -216,27 +226,143 @@ def test_retries_back_off() -> None:
     assert waits[-1] >= 6 * 3600 * 0.9
 
 
-async def test_links_come_from_settings_never_from_a_request(database: Settings) -> None:
+FORGED = {
+    "X-Forwarded-Host": "evil.example",
+    "X-Forwarded-Proto": "https",
+    "Forwarded": "host=evil.example",
+}
+SIGN_IN_LINK = "http://acme.payfacile.localhost:8000/portal/sign-in/"
+
+
+async def emailed_sign_in_link(client: Client, host: str) -> str:
+    """Ask for a sign-in link on `host`, with forged forwarding headers: the email's body."""
+    headers = {"Host": host, **FORGED}
+    page = await (await client.get("/portal/login", headers=headers)).get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token is not None, page[:300]
+    form = {"link_email": "camille@example.com", "csrf_token": token.group(1)}
+    response = await client.post("/portal/login/link", form=form, headers=headers)
+    assert response.status_code == 200, await response.get_data(as_text=True)
+    row = await OutboxEmail.filter(to_address="camille@example.com").order_by("-id").first()
+    assert row is not None, "no sign-in link was emailed"
+    return row.text_body
+
+
+async def test_links_come_from_settings_never_from_a_request(
+    client: Client, settings: Settings
+) -> None:
     store = await make_store("acme")
-    assert central_url(database, "/admin") == "http://payfacile.localhost:8000/admin"
-    assert await store_url(database, store, "/portal/") == (
+    await make_customer(store, "camille@example.com")
+    assert central_url(settings, "/admin") == "http://payfacile.localhost:8000/admin"
+    assert await store_url(settings, store, "/portal/") == (
         "http://acme.payfacile.localhost:8000/portal/"
     )
-    production = database.model_copy(update={"public_scheme": "https", "public_port": None})
+    production = settings.model_copy(update={"public_scheme": "https", "public_port": None})
     assert await store_url(production, store, "/portal/") == (
         "https://acme.payfacile.localhost/portal/"
     )
+
+    for host in ("acme.payfacile.localhost", "acme.payfacile.localhost:6666"):
+        body = await emailed_sign_in_link(client, host)
+        links = re.findall(r"https?://\S+", body)
+        assert links, body
+        assert all(link.startswith(SIGN_IN_LINK) for link in links), body
+        assert "evil.example" not in body
+        assert "6666" not in body
+    assert await OutboxEmail.filter(to_address="camille@example.com").count() == 2
+
     await make_domain(store, "shop.acme.example", DomainStatus.ACTIVE, is_primary=True)
-    assert await store_url(database, store, "/portal/") == "https://shop.acme.example/portal/"
+    assert await store_url(settings, store, "/portal/") == "https://shop.acme.example/portal/"
 
 
-def test_smtps_and_credentials_are_read_from_the_url(settings: Settings) -> None:
-    mailer = Mailer(settings.model_copy(update={"smtp_url": "smtps://us%40er:p%3Ass@mx.example"}))
-    options = mailer._smtp_options()
-    assert options["hostname"] == "mx.example"
-    assert options["port"] == 465
-    assert options["use_tls"] is True
-    assert (options["username"], options["password"]) == ("us@er", "p:ss")
+def make_certificate(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate (its own CA) for 127.0.0.1 and localhost."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+            ),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "smtp-cert.pem", directory / "smtp-key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def only_us_at_er(
+    server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+) -> AuthResult:
+    """Accepts the user "us@er" with the password "p:ss", nobody else."""
+    ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (
+        b"us@er",
+        b"p:ss",
+    )
+    return AuthResult(success=ok, handled=False)
+
+
+@contextmanager
+def smtps_server(port: int, cert: Path, key: Path) -> Iterator[Inbox]:
+    """A real SMTP server with implicit TLS (smtps) that needs a sign-in."""
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+    inbox = Inbox()
+    controller = Controller(
+        inbox,
+        hostname="127.0.0.1",
+        port=port,
+        ssl_context=server_ctx,
+        authenticator=only_us_at_er,
+        auth_require_tls=False,
+    )
+    controller.start()
+    try:
+        yield inbox
+    finally:
+        controller.stop()
+
+
+async def test_smtps_with_credentials_from_the_url_delivers(
+    database: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cert, key = make_certificate(tmp_path)
+    # aiosmtplib's default context is ssl.create_default_context(), which loads the CA
+    # file that SSL_CERT_FILE names: the client trusts the test certificate, nothing else.
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    port = free_port()
+    with smtps_server(port, cert, key) as inbox:
+        row = await queue(database, None, 1)
+        good = database.model_copy(
+            update={"smtp_url": f"smtps://us%40er:p%3Ass@127.0.0.1:{port}", "smtp_timeout": 5.0}
+        )
+        await Mailer(good).send(row)
+        assert [str(m["Message-ID"]) for m in inbox.messages] == [row.message_id]
+        assert inbox.messages[0]["To"] == "owner1@example.com"
+
+        for wrong in ("us%40er:wrong", "someone:p%3Ass"):
+            bad = good.model_copy(update={"smtp_url": f"smtps://{wrong}@127.0.0.1:{port}"})
+            with pytest.raises(aiosmtplib.SMTPAuthenticationError):
+                await Mailer(bad).send(row)
+    assert len(inbox.messages) == 1
 
 
 def _start(settings: Settings, *args: str, log: Path) -> subprocess.Popen[bytes]:

@@ -5,6 +5,8 @@ import asyncio
 import pytest
 from quart.typing import TestClientProtocol as Client
 
+from payfacile.app import create_app
+from payfacile.platform.config import Settings
 from payfacile.platform.errors import BadHost
 from payfacile.tenants import stores
 from payfacile.tenants.hosts import HostResolver, Site, normalise_host
@@ -197,3 +199,26 @@ async def test_requests_that_miss_together_share_one_lookup(hosts: HostResolver)
     sites = await asyncio.gather(*(hosts.resolve("acme.payfacile.localhost") for _ in range(20)))
     assert {site.store.slug for site in sites if site.store} == {"acme"}
     assert lookups == ["acme.payfacile.localhost"]
+
+
+@pytest.mark.postgres_redis
+async def test_stopping_the_app_ends_the_invalidation_listener_before_redis_closes(
+    settings: Settings,
+) -> None:
+    """A listener only cancelled (not awaited) still reads Redis while it closes: shutdown
+    then hangs or warns. It must be over by the time Redis closes."""
+    app = create_app(settings, background=False)
+    shared = app.extensions["payfacile"].shared
+    close = shared.close
+    seen_at_close: list[bool] = []
+
+    async def recording_close() -> None:
+        seen_at_close.extend(task.done() for task in listeners)
+        await close()
+
+    shared.close = recording_close
+    async with app.test_app():
+        listeners = [t for t in asyncio.all_tasks() if t.get_name() == "host-invalidation"]
+        assert len(listeners) == 1
+        assert not listeners[0].done()
+    assert seen_at_close == [True]

@@ -15,6 +15,7 @@ from payfacile.platform.passwords import verify_password
 from payfacile.tenants import accounts
 from payfacile.tenants.models import MerchantUser, PlatformAdmin, Store, StoreStatus
 from tests.conftest import RunningApp
+from tests.factories import make_store
 from tests.test_cli import payfacile
 
 CENTRAL = {"Host": "payfacile.localhost"}
@@ -88,8 +89,18 @@ async def test_admin_pages_need_an_admin(client: Client, services: RunningApp) -
     response = await client.get("/admin/", headers=CENTRAL)
     assert response.status_code == 303
     assert response.headers["Location"] == "/admin/login?next=/admin/"
-    store_host = await client.get("/admin/", headers={"Host": "acme.payfacile.localhost"})
-    assert store_host.status_code == 404
+    # A real store's host: the 404 must come from the admin pages refusing a store host,
+    # not from "no store here" (which is what an unknown host would get).
+    await make_store("acme")
+    store_host = {"Host": "acme.payfacile.localhost"}
+    page = await client.get("/admin/", headers=store_host)
+    assert page.status_code == 404
+    text = await page.get_data(as_text=True)
+    assert "There is nothing at this address." in text
+    assert "No store here" not in text
+    as_json = await client.get("/admin/", headers={**store_host, "Accept": "application/json"})
+    assert as_json.status_code == 404
+    assert (await as_json.get_json())["error"]["code"] == "not_found"
 
 
 async def test_admin_onboards_a_store_and_the_owner_is_invited(
