@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from payfacile.portal.models import Customer, Order, OrderStatus
-from payfacile.tenants.models import Domain, DomainStatus, Store, StoreStatus
+from payfacile.portal.invoices import issue_invoice
+from payfacile.portal.models import (
+    Customer,
+    Invoice,
+    Order,
+    OrderStatus,
+    Payment,
+    PaymentMethod,
+    PaymentMethodKind,
+    PaymentStatus,
+    Subscription,
+    SubscriptionStatus,
+)
+from payfacile.portal.orders import Line, place_order
+from payfacile.tenants.models import Domain, DomainStatus, Product, ProductKind, Store, StoreStatus
 from payfacile.tenants.scope import scoped
 
 _counter = itertools.count(1)
@@ -53,3 +67,95 @@ async def make_order(store: Store, customer: Customer, number: str, **values: An
         placed_at=values.pop("placed_at", datetime.now(UTC)),
         **values,
     )
+
+
+async def make_product(store: Store, name: str | None = None, **values: Any) -> Product:
+    """A one-time product unless `kind` says otherwise; a subscription renews monthly."""
+    n = next(_counter)
+    kind = values.pop("kind", ProductKind.ONE_TIME)
+    default_interval = "month" if kind is ProductKind.SUBSCRIPTION else ""
+    return await scoped(store).create(
+        Product,
+        name=name or f"Product {n}",
+        kind=kind,
+        price=values.pop("price", 1000),
+        interval=values.pop("interval", default_interval),
+        **values,
+    )
+
+
+async def make_payment_method(store: Store, customer: Customer, **values: Any) -> PaymentMethod:
+    """A Visa card ending in 4242 that has not expired."""
+    n = next(_counter)
+    return await scoped(store).create(
+        PaymentMethod,
+        customer_id=customer.id,
+        kind=values.pop("kind", PaymentMethodKind.CARD),
+        brand=values.pop("brand", "Visa"),
+        last4=values.pop("last4", "4242"),
+        exp_month=values.pop("exp_month", 12),
+        exp_year=values.pop("exp_year", datetime.now(UTC).year + 3),
+        gateway_token=values.pop("gateway_token", f"tok_test_{n}"),
+        **values,
+    )
+
+
+async def make_subscription(
+    store: Store, customer: Customer, product: Product, **values: Any
+) -> Subscription:
+    """An active subscription that renews in 30 days."""
+    return await scoped(store).create(
+        Subscription,
+        customer_id=customer.id,
+        product_id=product.id,
+        status=values.pop("status", SubscriptionStatus.ACTIVE),
+        current_period_end=values.pop("current_period_end", datetime.now(UTC) + timedelta(days=30)),
+        **values,
+    )
+
+
+async def make_placed_order(
+    store: Store,
+    customer: Customer,
+    number: str,
+    items: Sequence[tuple[Product, int]],
+    *,
+    tax_rate_bp: int = 0,
+    **values: Any,
+) -> Order:
+    """An order with one line per (product, quantity), through `place_order`."""
+    return await place_order(
+        store,
+        customer,
+        number=number,
+        lines=[
+            Line(
+                product.name,
+                quantity,
+                product.price,
+                tax_rate_bp=tax_rate_bp,
+                product_id=product.id,
+            )
+            for product, quantity in items
+        ],
+        placed_at=values.pop("placed_at", datetime.now(UTC)),
+        **values,
+    )
+
+
+async def make_payment(store: Store, order: Order, **values: Any) -> Payment:
+    """A succeeded payment of the whole order."""
+    return await scoped(store).create(
+        Payment,
+        order_id=order.id,
+        status=values.pop("status", PaymentStatus.SUCCEEDED),
+        amount=values.pop("amount", order.total),
+        currency=values.pop("currency", order.currency),
+        created_at=values.pop("created_at", order.placed_at),
+        **values,
+    )
+
+
+async def make_invoice(store: Store, order: Order, issued_at: datetime | None = None) -> Invoice:
+    """The order's invoice, through `issue_invoice`, issued when the order was placed."""
+    return await issue_invoice(store, order, issued_at=issued_at or order.placed_at)

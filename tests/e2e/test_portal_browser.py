@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -15,8 +17,21 @@ from payfacile.app import create_app
 from payfacile.platform import db
 from payfacile.platform.config import Settings
 from payfacile.platform.models import OutboxEmail
+from payfacile.platform.passwords import hash_password
+from payfacile.portal.models import Customer, Order, OrderStatus, PaymentMethod, PaymentStatus
 from payfacile.schema import MODEL_MODULES
+from payfacile.tenants.models import CancellationMode, Product, ProductKind, Store
 from tests.e2e.conftest import check_accessibility, mobile_context
+from tests.factories import (
+    make_customer,
+    make_invoice,
+    make_payment,
+    make_payment_method,
+    make_placed_order,
+    make_product,
+    make_store,
+    make_subscription,
+)
 from tests.portal.test_invoices import pdf_text
 from tests.test_cli import payfacile
 
@@ -40,16 +55,170 @@ async def emailed_link(to: str) -> str:
     return match.group(1)
 
 
-def demo_store(settings: Settings) -> None:
-    result = payfacile(settings, "demo", "--slug", "acme")
-    assert result.returncode == 0, result.stderr
+BUYER = "buyer@example.com"
+BUYER_PASSWORD = "a buyer's first passphrase"
+VAT_BP = 2000
 
 
-async def demo_in(
-    context: BrowserContext, settings: Settings, live_server: int, language: str
-) -> tuple[Page, str]:
-    """A page on the demo store "acme" with `language` chosen, and the store's origin."""
-    demo_store(settings)
+async def make_acme() -> Store:
+    """The store "acme", named so that its name shows in what buyers read."""
+    return await make_store("acme", name="Atelier Lumière")
+
+
+async def make_buyer(store: Store) -> Customer:
+    """Camille, who signs in with `BUYER` and `BUYER_PASSWORD`."""
+    return await make_customer(
+        store,
+        BUYER,
+        name="Camille Martin",
+        country="FR",
+        language="en",
+        password_hash=await hash_password(BUYER_PASSWORD),
+        activated_at=datetime.now(UTC),
+    )
+
+
+async def make_lea(store: Store) -> Customer:
+    """Léa, a customer without a password yet: she can be invited."""
+    return await make_customer(store, "lea@example.com", name="Léa Dubois", country="FR")
+
+
+async def make_expired_card(store: Store, buyer: Customer) -> PaymentMethod:
+    """The buyer's default card, a Visa ending in 4242 that expired last year."""
+    last_year = datetime.now(UTC).year - 1
+    return await make_payment_method(
+        store, buyer, last4="4242", exp_month=8, exp_year=last_year, is_default=True
+    )
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    cancellable: Product  # a subscription buyers may cancel in the portal
+    locked: Product  # a subscription only the store can cancel
+    beans: Product
+    grinder: Product
+
+
+async def make_catalogue(store: Store) -> Catalogue:
+    return Catalogue(
+        cancellable=await make_product(
+            store,
+            "Coffee of the month",
+            kind=ProductKind.SUBSCRIPTION,
+            price=1900,
+            portal_cancellation_allowed=True,
+            cancellation_mode=CancellationMode.END_OF_PERIOD,
+        ),
+        locked=await make_product(
+            store,
+            "Annual espresso machine service plan",
+            kind=ProductKind.SUBSCRIPTION,
+            price=14900,
+            interval="year",
+            portal_cancellation_allowed=False,
+        ),
+        beans=await make_product(store, "Ethiopia Yirgacheffe beans, 1 kg", price=3200),
+        grinder=await make_product(store, "Hand grinder", price=8900),
+    )
+
+
+async def make_subscriptions(
+    store: Store, buyer: Customer, card: PaymentMethod, catalogue: Catalogue
+) -> None:
+    """The buyer subscribes to both: one they may cancel, one they may not."""
+    now = datetime.now(UTC)
+    for product, days in ((catalogue.cancellable, 12), (catalogue.locked, 200)):
+        await make_subscription(
+            store,
+            buyer,
+            product,
+            current_period_end=now + timedelta(days=days),
+            payment_method_id=card.id,
+        )
+
+
+async def make_order(
+    store: Store,
+    buyer: Customer,
+    card: PaymentMethod,
+    number: str,
+    items: list[tuple[Product, int]],
+    *,
+    days_ago: int,
+    status: OrderStatus,
+    payment: PaymentStatus | None,
+) -> Order:
+    """An order (20 % VAT), its payment by `card` if any, and its invoice once paid."""
+    placed = datetime.now(UTC) - timedelta(days=days_ago, hours=3)
+    order = await make_placed_order(
+        store, buyer, number, items, tax_rate_bp=VAT_BP, placed_at=placed, status=status
+    )
+    if payment is not None:
+        await make_payment(
+            store,
+            order,
+            status=payment,
+            method_summary="Visa •••• 4242",
+            payment_method_id=card.id,
+            failure_reason="Card expired" if payment is PaymentStatus.FAILED else "",
+        )
+    if payment in {PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED}:
+        await make_invoice(store, order)
+    return order
+
+
+async def make_first_order(
+    store: Store, buyer: Customer, card: PaymentMethod, catalogue: Catalogue
+) -> Order:
+    """Order 1001: a grinder and two bags of beans, €183.60, paid and invoiced."""
+    items = [(catalogue.grinder, 1), (catalogue.beans, 2)]
+    return await make_order(
+        store,
+        buyer,
+        card,
+        "1001",
+        items,
+        days_ago=120,
+        status=OrderStatus.FULFILLED,
+        payment=PaymentStatus.SUCCEEDED,
+    )
+
+
+async def make_order_history(
+    store: Store, buyer: Customer, card: PaymentMethod, catalogue: Catalogue
+) -> None:
+    """Seven orders, 1001 (oldest) to 1007 (newest), one in each state an order can be in."""
+    c = catalogue
+    await make_first_order(store, buyer, card, c)
+    later = [
+        ("1002", 90, OrderStatus.REFUNDED, [(c.beans, 1)], PaymentStatus.REFUNDED),
+        ("1003", 60, OrderStatus.PAID, [(c.locked, 1)], PaymentStatus.SUCCEEDED),
+        ("1004", 40, OrderStatus.CANCELED, [(c.grinder, 1)], None),
+        ("1005", 30, OrderStatus.FULFILLED, [(c.cancellable, 1)], PaymentStatus.SUCCEEDED),
+        ("1006", 2, OrderStatus.FAILED, [(c.cancellable, 1)], PaymentStatus.FAILED),
+        ("1007", 0, OrderStatus.PENDING, [(c.beans, 3)], None),
+    ]
+    for number, days_ago, status, items, payment in later:
+        await make_order(
+            store, buyer, card, number, items, days_ago=days_ago, status=status, payment=payment
+        )
+
+
+async def make_busy_acme() -> Store:
+    """Acme with everything the portal can show: Léa, and the buyer with an expired default
+    card, both kinds of subscription and orders in every state."""
+    store = await make_acme()
+    await make_lea(store)
+    buyer = await make_buyer(store)
+    card = await make_expired_card(store, buyer)
+    catalogue = await make_catalogue(store)
+    await make_subscriptions(store, buyer, card, catalogue)
+    await make_order_history(store, buyer, card, catalogue)
+    return store
+
+
+async def page_in(context: BrowserContext, live_server: int, language: str) -> tuple[Page, str]:
+    """A page on the store "acme" with `language` chosen, and the store's origin."""
     origin = f"http://acme.payfacile.localhost:{live_server}"
     await context.add_cookies([{"name": "pf_lang", "value": language, "url": origin}])
     return await context.new_page(), origin
@@ -69,7 +238,7 @@ async def submit(page: Page, form_action: str | None = None) -> None:
 async def test_invited_buyer_sets_a_password_switches_to_french_and_changes_email(
     page: Page, live_server: int, settings: Settings, outbox: Settings
 ) -> None:
-    demo_store(settings)
+    await make_lea(await make_acme())
     origin = f"http://acme.payfacile.localhost:{live_server}"
     invited = payfacile(settings, "customers", "invite", "--store", "acme", "lea@example.com")
     assert invited.returncode == 0, invited.stderr
@@ -122,14 +291,17 @@ async def test_invited_buyer_sets_a_password_switches_to_french_and_changes_emai
 async def test_buyer_signs_in_by_password_by_link_and_resets_the_password(
     page: Page, live_server: int, settings: Settings, outbox: Settings
 ) -> None:
-    demo_store(settings)
+    store = await make_acme()
+    buyer = await make_buyer(store)
+    card = await make_expired_card(store, buyer)  # what needs the buyer's attention
+    await make_first_order(store, buyer, card, await make_catalogue(store))
     origin = f"http://acme.payfacile.localhost:{live_server}"
 
     await page.goto(origin + "/portal/orders/1001")  # a deep link while signed out
     await expect(page).to_have_url(re.compile(r"/portal/login\?next=/portal/orders/1001$"))
     await check_accessibility(page)
     await page.get_by_label("Email", exact=True).first.fill("buyer@example.com")
-    await page.get_by_label("Password", exact=True).fill("payfacile-demo")
+    await page.get_by_label("Password", exact=True).fill(BUYER_PASSWORD)
     await submit(page)
     await expect(page).to_have_url(origin + "/portal/orders/1001")
     await expect(page.get_by_role("heading", level=1)).to_have_text("Order 1001")
@@ -232,7 +404,8 @@ WORDS = {
 async def test_every_portal_page_is_accessible_in_english_and_in_french(
     context: BrowserContext, live_server: int, settings: Settings, outbox: Settings, language: str
 ) -> None:
-    page, origin = await demo_in(context, settings, live_server, language)
+    await make_busy_acme()
+    page, origin = await page_in(context, live_server, language)
     tour = Tour(page, origin, language, settings)
     words = WORDS[language]
 
@@ -262,7 +435,7 @@ async def test_every_portal_page_is_accessible_in_english_and_in_french(
 
     await tour.goto("/portal/login")
     await page.locator("#email").fill("buyer@example.com")
-    await page.locator("#password").fill("payfacile-demo")
+    await page.locator("#password").fill(BUYER_PASSWORD)
     await tour.submit("form:has(#password)")
     await expect(page).to_have_url(origin + "/portal/")
     await tour.goto("/portal/orders")
@@ -283,27 +456,30 @@ async def test_every_portal_page_is_accessible_in_english_and_in_french(
     await expect(page.locator("#phone-error")).to_contain_text(words["bad_phone"])
     await tour.goto("/portal/account")
     await page.locator("#new_email").fill("buyer.new@example.com")
-    await page.locator("#email_password").fill("payfacile-demo")
+    await page.locator("#email_password").fill(BUYER_PASSWORD)
     await tour.submit("form:has(#new_email)")
     await tour.goto(await emailed_link("buyer.new@example.com"))
 
     assert tour.unvisited() == set(), "a portal page nobody checked: add it to this tour"
 
 
-async def sign_in_as_demo_buyer(page: Page, origin: str) -> None:
+async def sign_in_as_the_buyer(page: Page, origin: str) -> None:
     await page.goto(origin + "/portal/login")
     await page.locator("#email").fill("buyer@example.com")
-    await page.locator("#password").fill("payfacile-demo")
+    await page.locator("#password").fill(BUYER_PASSWORD)
     await submit(page)
     await expect(page).to_have_url(origin + "/portal/")
 
 
 async def test_buyer_reads_orders_and_downloads_an_invoice(
-    page: Page, live_server: int, settings: Settings, tmp_path: Path
+    page: Page, live_server: int, database: Settings, tmp_path: Path
 ) -> None:
-    demo_store(settings)
+    store = await make_acme()
+    buyer = await make_buyer(store)
+    card = await make_expired_card(store, buyer)
+    await make_order_history(store, buyer, card, await make_catalogue(store))
     origin = f"http://acme.payfacile.localhost:{live_server}"
-    await sign_in_as_demo_buyer(page, origin)
+    await sign_in_as_the_buyer(page, origin)
 
     await page.get_by_role("link", name="Orders", exact=True).click()
     await expect(page.get_by_role("heading", level=1)).to_have_text("Orders")
@@ -333,12 +509,12 @@ async def test_buyer_reads_orders_and_downloads_an_invoice(
 
 
 async def test_portal_pages_fit_a_phone_screen(
-    browser: Browser, live_server: int, settings: Settings
+    browser: Browser, live_server: int, database: Settings
 ) -> None:
-    demo_store(settings)
+    await make_busy_acme()
     origin = f"http://acme.payfacile.localhost:{live_server}"
     page = await (await mobile_context(browser)).new_page()
-    await sign_in_as_demo_buyer(page, origin)
+    await sign_in_as_the_buyer(page, origin)
     await page.goto(origin + "/portal/orders/1001")
     await expect(page.get_by_role("cell", name="€183.60").last).to_be_visible()  # the total
     for path in (
@@ -395,9 +571,13 @@ SELF_SERVICE = {
 async def test_buyer_replaces_a_card_cancels_resumes_asks_and_edits_the_profile(
     context: BrowserContext, live_server: int, settings: Settings, outbox: Settings, language: str
 ) -> None:
-    page, origin = await demo_in(context, settings, live_server, language)
+    store = await make_acme()
+    buyer = await make_buyer(store)
+    card = await make_expired_card(store, buyer)
+    await make_subscriptions(store, buyer, card, await make_catalogue(store))
+    page, origin = await page_in(context, live_server, language)
     words = SELF_SERVICE[language]
-    await sign_in_as_demo_buyer(page, origin)
+    await sign_in_as_the_buyer(page, origin)
 
     await page.goto(origin + "/portal/payment-methods")
     expired = page.locator(".method").filter(has_text="4242")

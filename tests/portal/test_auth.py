@@ -15,11 +15,18 @@ from payfacile.platform.config import Settings
 from payfacile.platform.models import OutboxEmail, Session, Token
 from payfacile.platform.passwords import hash_password, verify_password
 from payfacile.portal import auth
-from payfacile.portal.models import Customer
-from payfacile.tenants.models import Store
+from payfacile.portal.models import Customer, OrderStatus, PaymentStatus
+from payfacile.tenants.models import ProductKind, Store
 from payfacile.tenants.scope import scoped
-from tests.conftest import RunningApp
-from tests.factories import make_customer, make_store
+from tests.factories import (
+    make_customer,
+    make_payment,
+    make_payment_method,
+    make_placed_order,
+    make_product,
+    make_store,
+    make_subscription,
+)
 from tests.test_cli import payfacile
 
 ACME = {"Host": "acme.payfacile.localhost"}
@@ -388,11 +395,63 @@ async def test_a_buyer_without_a_password_is_offered_the_link(client: Client) ->
     assert 'action="/portal/login/link"' in page
 
 
-async def test_home_shows_what_needs_attention(client: Client, services: RunningApp) -> None:
-    from payfacile.demo import DEMO_BUYER, DEMO_PASSWORD, seed_demo
+async def test_home_shows_what_needs_attention(client: Client) -> None:
+    store, buyer = await acme_with_buyer()
+    now = datetime.now(UTC)
+    card = await make_payment_method(
+        store, buyer, last4="4242", exp_month=8, exp_year=now.year - 1, is_default=True
+    )
+    cancellable = await make_product(
+        store,
+        "Coffee of the month",
+        kind=ProductKind.SUBSCRIPTION,
+        price=1900,
+        portal_cancellation_allowed=True,
+    )
+    locked = await make_product(
+        store,
+        "Annual espresso machine service plan",
+        kind=ProductKind.SUBSCRIPTION,
+        price=14900,
+        interval="year",
+        portal_cancellation_allowed=False,
+    )
+    for product, days in ((cancellable, 12), (locked, 200)):
+        await make_subscription(
+            store,
+            buyer,
+            product,
+            current_period_end=now + timedelta(days=days),
+            payment_method_id=card.id,
+        )
+    beans = await make_product(store, "Beans", price=3200)
+    older = await make_placed_order(
+        store,
+        buyer,
+        "1005",
+        [(beans, 1)],
+        placed_at=now - timedelta(days=30),
+        status=OrderStatus.PAID,
+    )
+    await make_payment(store, older, payment_method_id=card.id)
+    failed = await make_placed_order(
+        store,
+        buyer,
+        "1006",
+        [(cancellable, 1)],
+        placed_at=now - timedelta(days=2),
+        status=OrderStatus.FAILED,
+    )
+    await make_payment(
+        store,
+        failed,
+        status=PaymentStatus.FAILED,
+        failure_reason="Card expired",
+        payment_method_id=card.id,
+    )
+    await make_placed_order(store, buyer, "1007", [(beans, 3)], placed_at=now - timedelta(hours=3))
 
-    await seed_demo(services.settings, services.hosts, slug="acme")
-    response = await post(client, "/portal/login", {"email": DEMO_BUYER, "password": DEMO_PASSWORD})
+    response = await sign_in(client)
     assert response.status_code == 303
     home = await (await client.get("/portal/", headers=ACME)).get_data(as_text=True)
     assert "Needs your attention" in home
