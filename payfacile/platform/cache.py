@@ -143,6 +143,10 @@ class Shared:
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as error:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    # redis-py may turn a cancellation into a connection error: stop anyway.
+                    raise asyncio.CancelledError from error
                 log.warning("redis subscription lost, retrying: %s", error)
                 await asyncio.sleep(0.5)
 

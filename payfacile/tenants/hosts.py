@@ -38,6 +38,8 @@ from payfacile.tenants.scope import across_stores, scoped
 log = logging.getLogger(__name__)
 
 EXTENSION = "payfacile.hosts"
+LISTENER_STOP_SECONDS = 0.5
+LISTENER_STOP_ATTEMPTS = 6
 
 LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 INVALIDATION_CHANNEL = "hosts:invalidate"
@@ -302,9 +304,20 @@ class HostResolver:
             yield
         finally:
             if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await _stop(task)
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    """Cancel `task` and wait until it is over, cancelling again should it swallow one
+    (a client library may catch a cancellation mid-read); give up, saying so, after a while."""
+    for _ in range(LISTENER_STOP_ATTEMPTS):
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=LISTENER_STOP_SECONDS)
+        if done:
+            with contextlib.suppress(asyncio.CancelledError):
+                task.result()
+            return
+    log.warning("the host-invalidation listener did not stop; leaving it behind")
 
 
 def resolver() -> HostResolver:
