@@ -137,10 +137,10 @@ async def login_page(pages: AccountPages) -> ResponseReturnValue:
     return body, 422 if errors else 200
 
 
-async def sign_out(pages: AccountPages) -> ResponseReturnValue:
-    """End this browser's session and go back to the sign-in page."""
+async def sign_out(login: str) -> ResponseReturnValue:
+    """End this browser's session and go back to the sign-in page at `login`."""
     found = services()
-    response = redirect(pages.login, 303)
+    response = redirect(login, 303)
     current = request.cookies.get(found.sessions.cookie_name)
     if current:
         await found.sessions.end(current)

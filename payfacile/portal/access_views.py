@@ -8,7 +8,7 @@ from quart.typing import ResponseReturnValue
 from werkzeug.sansio.response import Response as BaseResponse
 
 from payfacile.platform import tokens
-from payfacile.platform.account_pages import save_chosen_password, start_session
+from payfacile.platform.account_pages import save_chosen_password, sign_out, start_session
 from payfacile.platform.errors import Conflict, InvalidInput
 from payfacile.platform.models import SessionKind, TokenPurpose
 from payfacile.platform.security import client_address
@@ -161,13 +161,7 @@ async def forgot_password() -> ResponseReturnValue:
 
 @blueprint.post("/logout")
 async def logout() -> ResponseReturnValue:
-    found = services()
-    response = redirect("/portal/login", 303)
-    current = request.cookies.get(found.sessions.cookie_name)
-    if current:
-        await found.sessions.end(current)
-    found.sessions.clear_cookie(response)
-    return response
+    return await sign_out("/portal/login")
 
 
 @blueprint.route("/account", methods=["GET", "POST"])

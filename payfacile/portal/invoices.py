@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Any
 
 from tortoise.expressions import F
-from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from payfacile.platform.errors import NotFound
@@ -107,19 +106,16 @@ async def issue_invoice(store: Store, order: Order, *, issued_at: datetime) -> I
 async def own_invoice_etag(store: Store, customer: Customer, number: str) -> str:
     """The ETag of the buyer's invoice (empty until its PDF exists), without its bytes.
     Anyone else's invoice is a 404."""
-    known = await _own(store, customer, number).only("id", "etag").first()
-    if known is None:
-        raise NotFound(_l("There is no such invoice."))
-    return known.etag
+    return (await own_invoice(store, customer, number, only=("id", "etag"))).etag
 
 
-async def own_invoice(store: Store, customer: Customer, number: str) -> Invoice:
-    """The buyer's invoice; anyone else's is a 404."""
-    found = await _own(store, customer, number).first()
+async def own_invoice(
+    store: Store, customer: Customer, number: str, *, only: tuple[str, ...] = ()
+) -> Invoice:
+    """The buyer's invoice (with just the fields `only` names, if any); anyone else's is a
+    404."""
+    query = scoped(store).query(Invoice).filter(number=number[:32], customer_id=customer.id)
+    found = await (query.only(*only) if only else query).first()
     if found is None:
         raise NotFound(_l("There is no such invoice."))
     return found
-
-
-def _own(store: Store, customer: Customer, number: str) -> QuerySet[Invoice]:
-    return scoped(store).query(Invoice).filter(number=number[:32], customer_id=customer.id)

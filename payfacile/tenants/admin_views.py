@@ -36,7 +36,7 @@ async def login() -> ResponseReturnValue:
 
 @blueprint.post("/logout")
 async def logout() -> ResponseReturnValue:
-    return await account_pages.sign_out(PAGES)
+    return await account_pages.sign_out(PAGES.login)
 
 
 @blueprint.route("/forgot-password", methods=["GET", "POST"])

@@ -16,7 +16,7 @@ from quart import g, request
 from payfacile.platform.account_pages import AccountPages
 from payfacile.platform.brand import PLATFORM
 from payfacile.platform.errors import NotFound, StoreUnavailable
-from payfacile.platform.i18n import pick_locale
+from payfacile.platform.i18n import DEFAULT_LANGUAGE, pick_locale
 from payfacile.platform.services import services
 from payfacile.platform.text import Message, _l
 from payfacile.tenants.accounts import CentralDirectory, email_reset_link
@@ -35,7 +35,7 @@ async def resolve_site() -> None:
     g.store = store
     g.store_id = store.id if store is not None else None
     g.brand = brand_of(store) if store is not None else PLATFORM
-    g.locale = pick_locale(request, store.locale) if store is not None else pick_locale(request)
+    g.locale = pick_locale(request, store.locale if store is not None else DEFAULT_LANGUAGE)
     if store is not None and store.status == StoreStatus.SUSPENDED:
         raise StoreUnavailable(
             _l(
