@@ -29,6 +29,8 @@ from payfacile.app import create_app
 from payfacile.platform import db
 from payfacile.platform.cache import Shared
 from payfacile.platform.config import Settings
+from payfacile.platform.mail import Mailer, with_links
+from payfacile.platform.models import OutboxEmail
 from payfacile.schema import MODEL_MODULES
 from payfacile.tenants.hosts import HostResolver, resolver_of
 
@@ -109,6 +111,16 @@ def _drop_redis_keys(prefix: str) -> None:
         client.close()
 
 
+TEST_SECRET_KEY = "test-secret-key-one"  # every test's; a subprocess gets it too
+
+
+def opened(row: OutboxEmail) -> OutboxEmail:
+    """The email as its recipient reads it: its sealed links put back (in memory only)."""
+    links = Mailer(Settings(env="test", secret_key=[TEST_SECRET_KEY])).links(row)
+    row.text_body, row.html_body = with_links(row, links)
+    return row
+
+
 def make_settings(data_dir: Path, database_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "env": "test",
@@ -116,7 +128,7 @@ def make_settings(data_dir: Path, database_url: str, **overrides: Any) -> Settin
         "database_url": database_url,
         "redis_url": TEST_REDIS_URL,
         "redis_prefix": f"pft:{uuid.uuid4().hex[:12]}:",
-        "secret_key": ["test-secret-key-one"],
+        "secret_key": [TEST_SECRET_KEY],
         "platform_domain": "payfacile.localhost",
         # Long: a test sees a change through the invalidation that the change sends, never
         # through an entry that happened to expire (a test of expiry sets its own).

@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     scheduler_interval: float = Field(default=1.0, gt=0)  # seconds between scans for due work
     job_retry_base_seconds: float = Field(default=10.0, gt=0)  # first retry; doubles after
     smtp_timeout: float = Field(default=30.0, gt=0)
+    job_concurrency: int = Field(default=8, ge=1, le=200)  # jobs one process runs at once
 
     _split_lists = field_validator(
         "platform_ips", "secret_key", "trusted_proxies", "dns_nameservers", mode="before"

@@ -3,12 +3,19 @@
 `queue_email` writes an `OutboxEmail` in the caller's transaction, so an email exists if and
 only if the event that causes it was committed. `Mailer.send` delivers one row over SMTP
 (aiosmtplib) or, with no SMTP configured, into the Maildir under the data directory.
+
+Links that act for their holder (sign-in, invitation, reset) are `sealed`: the stored bodies
+name them by a marker, and the links themselves are kept encrypted (`crypto.seal`) only until
+the email is sent or given up; so a reader of the database never finds a usable link.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import mailbox
+import secrets
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid
@@ -17,7 +24,9 @@ from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import escape
 
+from payfacile.platform import crypto
 from payfacile.platform.brand import PLATFORM, Brand
 from payfacile.platform.config import Settings
 from payfacile.platform.i18n import LANGUAGES, language_of, translations
@@ -61,17 +70,22 @@ async def queue_email(
     store_id: int | None = None,
     language: str | None = None,
     reply_to: str | None = None,
+    sealed: Mapping[str, str] | None = None,
 ) -> OutboxEmail:
     """Render `email/{template}.*` under `brand` and write it to the outbox, due now, for
     the store `store_id` (none: the platform's own). Replies go to `reply_to`, else to the
-    brand's support address; the language is `language`, else the brand's.
+    brand's support address; the language is `language`, else the brand's. `sealed` are
+    template values (links holding a token) that are never stored in clear.
 
     Call it inside the transaction of the event that causes the email.
     """
     language = language if language in LANGUAGES else language_of(brand.language)
+    nonce = secrets.token_hex(8)
+    markers = {key: f"pf-sealed-{nonce}-{key}" for key in sealed or {}}
     subject, text, html = _render(
-        template, language, {"brand": brand, "language": language, **context}
+        template, language, {"brand": brand, "language": language, **context, **markers}
     )
+    locked = {marker: sealed[key] for key, marker in markers.items()} if sealed else {}
     sender = formataddr((brand.name, settings.mail_from))
     domain = settings.mail_from.rpartition("@")[2] or settings.platform_domain
     return await OutboxEmail.create(
@@ -83,11 +97,26 @@ async def queue_email(
         text_body=text,
         html_body=html,
         message_id=make_msgid(domain=domain),
+        sealed=crypto.seal(settings, SEALED, json.dumps(locked).encode()) if locked else "",
         next_attempt_at=datetime.now(UTC),
     )
 
 
-def build_message(row: OutboxEmail) -> EmailMessage:
+SEALED = "outbox-links"
+
+
+def with_links(row: OutboxEmail, links: Mapping[str, str]) -> tuple[str, str]:
+    """The row's text and HTML bodies, each sealed link's marker replaced by the link."""
+    text, html = row.text_body, row.html_body
+    for marker, link in links.items():
+        text = text.replace(marker, link)
+        html = html.replace(marker, str(escape(link)))
+    return text, html
+
+
+def build_message(row: OutboxEmail, links: Mapping[str, str] | None = None) -> EmailMessage:
+    """The message for `row`, its sealed links (`Mailer.links`) put back."""
+    text, html = with_links(row, links or {})
     message = EmailMessage()
     message["From"] = row.from_address
     message["To"] = row.to_address
@@ -97,9 +126,9 @@ def build_message(row: OutboxEmail) -> EmailMessage:
     message["Date"] = format_datetime(row.created_at or datetime.now(UTC))
     message["Message-ID"] = row.message_id or make_msgid()
     message["Auto-Submitted"] = "auto-generated"
-    message.set_content(row.text_body)
-    if row.html_body:
-        message.add_alternative(row.html_body, subtype="html")
+    message.set_content(text)
+    if html:
+        message.add_alternative(html, subtype="html")
     return message
 
 
@@ -113,14 +142,28 @@ class Mailer:
     def maildir_path(self) -> str:
         return str(self.settings.data_dir / "maildir")
 
+    def links(self, row: OutboxEmail) -> dict[str, str]:
+        """The row's sealed links by marker; a `ValueError` if no current key opens them."""
+        if not row.sealed:
+            return {}
+        try:
+            opened: dict[str, str] = json.loads(crypto.unseal(self.settings, SEALED, row.sealed))
+        except crypto.InvalidToken as error:
+            raise ValueError(
+                "the links of this email were sealed with a key no longer in SECRET_KEY"
+            ) from error
+        return opened
+
     async def send(self, row: OutboxEmail) -> None:
-        message = build_message(row)
+        message = build_message(row, self.links(row))
         if self.settings.smtp_url:
             await aiosmtplib.send(message, **self._smtp_options())
         else:
             await asyncio.to_thread(self._deliver_to_maildir, message)
 
     def _deliver_to_maildir(self, message: EmailMessage) -> None:
+        # The data directory may not exist yet in a worker that never opened SQLite.
+        self.settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         box = mailbox.Maildir(self.maildir_path, create=True)
         box.add(message)
 

@@ -127,7 +127,9 @@ class DueWork(Model):
     Due when `next_attempt_at` has passed, `done_at` is empty and no live claim holds it.
     The scheduler claims a row (a new `claim_token`, `claimed_until` = now + lease) and kicks
     a job; the worker completes it only while that claim is still its own. A claim that
-    outlives a crashed worker expires and the row is handed out again.
+    outlives a crashed worker expires and the row is handed out again. A row given up (its
+    last attempt spent) keeps `done_at` and `next_attempt_at` empty, and `claimed_until`
+    says when it was given up.
     """
 
     next_attempt_at = fields.DatetimeField(null=True, db_index=True)
@@ -155,6 +157,9 @@ class OutboxEmail(DueWork):
     text_body = fields.TextField()
     html_body = fields.TextField(default="")
     message_id = fields.CharField(max_length=255, default="")
+    # The links the bodies name only by a marker (sign-in, invitation, reset…), encrypted
+    # with the secret key (`payfacile.platform.crypto`); blanked once sent or given up.
+    sealed = fields.TextField(default="")
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

@@ -97,7 +97,6 @@ async def send_link(
         to=to or customer.email,
         template=TEMPLATES[purpose],
         context={
-            "url": link,
             "name": customer.name,
             "expires": link_expiry(token.expires_at, language),
             "portal_url": await store_url(settings, store, "/portal/"),
@@ -105,6 +104,7 @@ async def send_link(
         brand=brand_of(store),
         store_id=store.id,
         language=language,
+        sealed={"url": link},
     )
     return link
 

@@ -95,13 +95,13 @@ async def send_password_link(
         to=account.email,
         template=template,
         context={
-            "url": link,
             "expires": link_expiry(token.expires_at),
             "store_name": store.name if store else "",
             "sign_in_url": central_url(
                 settings, ADMIN_LOGIN if kind == SessionKind.ADMIN else MERCHANT_LOGIN
             ),
         },
+        sealed={"url": link},
     )
     return link
 

@@ -21,6 +21,7 @@ from payfacile.platform.passwords import hash_password
 from payfacile.portal.models import Customer, Order, OrderStatus, PaymentMethod, PaymentStatus
 from payfacile.schema import MODEL_MODULES
 from payfacile.tenants.models import CancellationMode, Product, ProductKind, Store
+from tests.conftest import opened
 from tests.e2e.conftest import check_accessibility, mobile_context
 from tests.factories import (
     make_customer,
@@ -50,7 +51,7 @@ async def outbox(settings: Settings) -> AsyncIterator[Settings]:
 async def emailed_link(to: str) -> str:
     email = await OutboxEmail.filter(to_address=to).order_by("-id").first()
     assert email is not None, f"no email to {to}"
-    match = LINK.search(email.text_body)
+    match = LINK.search(opened(email).text_body)
     assert match is not None, email.text_body
     return match.group(1)
 

@@ -44,7 +44,7 @@ from payfacile.schema import MODEL_MODULES
 from payfacile.tenants.branding import brand_of
 from payfacile.tenants.models import DomainStatus, Store
 from payfacile.tenants.urls import store_url
-from tests.conftest import run_sync, settings_env
+from tests.conftest import opened, run_sync, settings_env
 from tests.factories import make_customer, make_domain, make_store
 
 JOBS = kernel_jobs()  # email, the kernel's own kind
@@ -76,8 +76,8 @@ class Inbox:
 
 
 @contextmanager
-def smtp_server(port: int) -> Iterator[Inbox]:
-    inbox = Inbox()
+def smtp_server(port: int, inbox: Inbox | None = None) -> Iterator[Inbox]:
+    inbox = inbox or Inbox()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     try:
@@ -245,7 +245,7 @@ async def emailed_sign_in_link(client: Client, host: str) -> str:
     assert response.status_code == 200, await response.get_data(as_text=True)
     row = await OutboxEmail.filter(to_address="camille@example.com").order_by("-id").first()
     assert row is not None, "no sign-in link was emailed"
-    return row.text_body
+    return opened(row).text_body
 
 
 async def test_links_come_from_settings_never_from_a_request(

@@ -18,6 +18,7 @@ from payfacile.portal import auth
 from payfacile.portal.models import Customer, OrderStatus, PaymentStatus
 from payfacile.tenants.models import ProductKind, Store
 from payfacile.tenants.scope import scoped
+from tests.conftest import opened
 from tests.factories import (
     make_customer,
     make_payment,
@@ -49,7 +50,7 @@ def comparable(page: str) -> str:
 async def latest_email(to: str) -> OutboxEmail:
     email = await OutboxEmail.filter(to_address=to).order_by("-id").first()
     assert email is not None, f"no email to {to}"
-    return email
+    return opened(email)
 
 
 async def post(

@@ -14,7 +14,7 @@ from payfacile.platform.models import OutboxEmail, Session, Token
 from payfacile.platform.passwords import verify_password
 from payfacile.tenants import accounts
 from payfacile.tenants.models import MerchantUser, PlatformAdmin, Store, StoreStatus
-from tests.conftest import RunningApp
+from tests.conftest import RunningApp, opened
 from tests.factories import make_store
 from tests.test_cli import payfacile
 
@@ -28,6 +28,7 @@ async def latest_link(to: str) -> str:
     """The path of the link in the newest email to `to`."""
     email = await OutboxEmail.filter(to_address=to).order_by("-id").first()
     assert email is not None, f"no email to {to}"
+    email = opened(email)
     match = LINK.search(email.text_body)
     assert match is not None, email.text_body
     assert match.group(1) in email.html_body
