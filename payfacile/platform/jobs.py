@@ -1,14 +1,14 @@
 """Background work (DESIGN.md "Background work").
 
 Due work lives in database rows (`DueWork`). The scheduler scans for due rows, claims each
-with a fresh token and a lease, counts the attempt, and kicks a taskiq job naming the row and
-the token. A worker does the work only while that claim is its own: it renews the lease while
-the handler runs, stops the handler when the claim is lost or the kind's time limit passes,
-and records the outcome under the same token (an outcome that finds the claim gone is a lost
-claim, not a success). A claim that outlives a crashed worker or a lost message expires and
-the row is handed out again, as a new attempt; failures back off exponentially, and a row
-whose last attempt is spent is given up with the reason kept. CLI commands and requests only
-ever write rows.
+with a fresh token and a lease, and kicks a taskiq job naming the row and the token. A worker
+counts the attempt when it starts, and does the work only while that claim is its own: it
+renews the lease while the handler runs, stops the handler when the claim is lost or the
+kind's time limit passes, and records the outcome under the same token (an outcome that
+finds the claim gone is a lost claim, not a success). A claim that outlives a crashed worker
+or a lost message expires and the row is handed out again; failures back off exponentially,
+and a row whose attempts are spent is given up with the reason kept. CLI commands and
+requests only ever write rows.
 
 Parts add their own job kinds and sweeps to a `JobRegistry`; the kernel's own kind is email.
 
@@ -208,8 +208,8 @@ async def _give_up_spent(kind: JobKind, now: datetime) -> None:
 async def dispatch_due(kick: Kick, jobs: JobRegistry, *, batch: int = 200) -> int:
     """Claim due rows of every kind and kick a job for each. Returns how many were kicked.
 
-    Claiming counts the attempt. A kick that fails (Redis down) hands the claim and the
-    attempt back, so the row goes out at the next scan that can reach the broker."""
+    A kick that fails (Redis down) hands the claim back, so the row goes out at the next
+    scan that can reach the broker."""
     kicked = 0
     for kind in jobs.kinds.values():
         now = datetime.now(UTC)
@@ -225,9 +225,7 @@ async def dispatch_due(kick: Kick, jobs: JobRegistry, *, batch: int = 200) -> in
             claimed = (
                 await _due(kind, now)
                 .filter(id=row_id)
-                .update(
-                    claimed_until=now + kind.lease, claim_token=token, attempts=F("attempts") + 1
-                )
+                .update(claimed_until=now + kind.lease, claim_token=token)
             )
             if not claimed:
                 continue
@@ -237,7 +235,7 @@ async def dispatch_due(kick: Kick, jobs: JobRegistry, *, batch: int = 200) -> in
                 await (
                     kind.rows()
                     .filter(id=row_id, claim_token=token)
-                    .update(claimed_until=None, claim_token="", attempts=F("attempts") - 1)
+                    .update(claimed_until=None, claim_token="")
                 )
                 raise
             kicked += 1
@@ -285,7 +283,14 @@ async def _run_job(runtime: Runtime, kind: JobKind, row_id: int, token: str) -> 
     if row is None or row.claimed_until is None or row.claimed_until <= now:
         return "claim lost"
     mine = kind.rows().filter(id=row_id, claim_token=token)
-    attempts = row.attempts  # counted when the row was claimed
+    # The attempt counts from here, whether or not this worker lives to report it; a claim
+    # that expired in a queue before any worker started it was no attempt.
+    started = await mine.filter(done_at=None, claimed_until__gt=now).update(
+        attempts=F("attempts") + 1, claimed_until=now + kind.lease
+    )
+    if not started:
+        return "claim lost"
+    attempts = row.attempts + 1
     try:
         await _run_claimed(kind, runtime, row, mine)
     except ClaimLost:

@@ -35,6 +35,7 @@ from payfacile.platform.jobs import (
     kernel_jobs,
     make_broker,
     register_tasks,
+    run_job,
     sweep,
 )
 from payfacile.platform.models import OutboxEmail, SessionKind, TokenPurpose
@@ -150,24 +151,43 @@ async def test_a_stuck_job_is_stopped_counted_and_given_up_with_the_reason(
 async def test_a_row_whose_worker_dies_every_time_is_given_up_not_handed_out_forever(
     database: Settings,
 ) -> None:
-    settings = database.model_copy(update={"smtp_url": ""})
-    row = await queue(settings, None, 1)
-    handed_out = 0
+    """Before: attempts counted failures only, so a job whose worker died mid-way (killed,
+    out of memory) was handed out again forever."""
+    started = asyncio.Event()
 
-    async def lost(_kind: str, _row_id: int, _token: str) -> None:
-        nonlocal handed_out
-        handed_out += 1  # the worker that got it died before it could say anything
+    async def killed_midway(_runtime: Any, _row: Any) -> None:
+        started.set()
+        await asyncio.Event().wait()
 
-    for _ in range(EMAIL.max_attempts + 5):
-        await dispatch_due(lost, kernel_jobs())
+    dies = JobKind(
+        name="dies",
+        rows=OutboxEmail.all,
+        handler=killed_midway,
+        lease=timedelta(minutes=1),
+        max_attempts=3,
+    )
+    jobs = registry_of(dies)
+    runtime = Background(database, jobs, scheduler=False, worker=False).broker.state.runtime
+    row = await queue(database, None, 1)
+    workers: list[asyncio.Task[str]] = []
+
+    async def kick(kind: str, row_id: int, token: str) -> None:
+        workers.append(asyncio.create_task(run_job(runtime, kind, row_id, token)))
+
+    for _ in range(dies.max_attempts + 3):
+        started.clear()
+        if await dispatch_due(kick, jobs):
+            await started.wait()
+            workers[-1].cancel()  # the worker dies mid-job: nothing is recorded
+            await asyncio.gather(workers[-1], return_exceptions=True)
         await OutboxEmail.filter(id=row.id, claimed_until__isnull=False).update(
-            claimed_until=datetime.now(UTC) - timedelta(seconds=1)  # the lease runs out
+            claimed_until=datetime.now(UTC) - timedelta(seconds=1)  # its lease runs out
         )
-    assert handed_out == EMAIL.max_attempts
+    assert len(workers) == dies.max_attempts
     given_up = await OutboxEmail.get(id=row.id)
     assert given_up.next_attempt_at is None
-    assert given_up.attempts == EMAIL.max_attempts
-    assert "never finished" in given_up.last_error
+    assert given_up.attempts == dies.max_attempts
+    assert "gave up after 3 attempts: the last one never finished" in given_up.last_error
 
 
 async def test_a_kick_that_fails_hands_the_row_back_for_the_next_scan(
@@ -181,7 +201,7 @@ async def test_a_kick_that_fails_hands_the_row_back_for_the_next_scan(
     with pytest.raises(ConnectionError):
         await dispatch_due(broker_down, kernel_jobs())
     back = await OutboxEmail.get(id=row.id)
-    assert (back.attempts, back.claimed_until, back.claim_token) == (0, None, "")
+    assert (back.claimed_until, back.claim_token) == (None, "")
     kicked: list[int] = []
 
     async def broker_up(_kind: str, row_id: int, _token: str) -> None:
