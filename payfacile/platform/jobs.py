@@ -362,34 +362,51 @@ class StreamBroker(RedisStreamBroker):
         failures = 0
         while True:
             try:
-                async with Redis(connection_pool=self.connection_pool) as redis:
-                    while True:
-                        fetched = await redis.xreadgroup(
-                            self.consumer_group_name,
-                            self.consumer_name,
-                            {self.queue_name: ">"},
-                            block=self.block,
-                            count=self.count,
-                        )
-                        failures = 0
-                        for _stream, messages in cast(list[StreamEntries], fetched or []):
-                            for message_id, message in messages:
-                                yield AckableMessage(
-                                    data=message[b"data"],
-                                    ack=self._ack_generator(
-                                        id=message_id.decode(), queue_name=self.queue_name
-                                    ),
-                                )
+                async for message in self._read():
+                    failures = 0
+                    yield message
             except ResponseError as error:
-                if "NOGROUP" not in str(error):
-                    raise
-                log.warning("the job stream is gone (Redis restarted empty?): declaring it again")
-                await self._redeclare()
+                if "NOGROUP" in str(error):
+                    log.warning("the job stream is gone (Redis restarted empty?): declaring it")
+                    await self._redeclare()
+                    continue
+                failures = await self._pause(failures, error)
+            except Exception as error:
+                failures = await self._pause(failures, error)
+
+    async def _read(self) -> AsyncGenerator[AckableMessage, None]:
+        async with Redis(connection_pool=self.connection_pool) as redis:
+            while True:
+                fetched = await redis.xreadgroup(
+                    self.consumer_group_name,
+                    self.consumer_name,
+                    {self.queue_name: ">"},
+                    block=self.block,
+                    count=self.count,
+                )
+                for _stream, messages in cast(list[StreamEntries], fetched or []):
+                    for message_id, message in messages:
+                        yield AckableMessage(
+                            data=message[b"data"], ack=self._acknowledge(message_id.decode())
+                        )
+
+    async def _pause(self, failures: int, error: Exception) -> int:
+        wait = REDIS_RETRY_SECONDS[min(failures, len(REDIS_RETRY_SECONDS) - 1)]
+        log.warning("reading jobs failed (%s): reading again in %s s", error, wait)
+        await asyncio.sleep(wait)
+        return failures + 1
+
+    def _acknowledge(self, message_id: str) -> Callable[[], Awaitable[None]]:
+        ack = self._ack_generator(id=message_id, queue_name=self.queue_name)
+
+        async def acknowledge() -> None:
+            try:
+                await ack()
             except (RedisConnectionError, RedisTimeoutError, OSError) as error:
-                wait = REDIS_RETRY_SECONDS[min(failures, len(REDIS_RETRY_SECONDS) - 1)]
-                failures += 1
-                log.warning("Redis is unreachable (%s): reading jobs again in %s s", error, wait)
-                await asyncio.sleep(wait)
+                # Harmless: the row's claim, not the message, decides whether work is done.
+                log.warning("could not acknowledge job message %s: %s", message_id, error)
+
+        return acknowledge
 
     async def _redeclare(self) -> None:
         try:
@@ -485,16 +502,24 @@ class Background:
     async def start(self) -> None:
         await self.broker.startup()
         if self.run_worker:
-            receiver = run_receiver_task(
-                self.broker,
-                max_async_tasks=self.settings.job_concurrency,
-                ack_time=AcknowledgeType.WHEN_RECEIVED,
-            )
-            self._tasks.append(asyncio.create_task(receiver))
+            self._tasks.append(asyncio.create_task(self._receive()))
         if self.run_scheduler:
             self._tasks.append(
                 asyncio.create_task(scheduler_loop(self.kick, self.settings, self.jobs))
             )
+
+    async def _receive(self) -> None:
+        """The worker's receiver, started again should it ever stop on an error."""
+        while True:
+            try:
+                await run_receiver_task(
+                    self.broker,
+                    max_async_tasks=self.settings.job_concurrency,
+                    ack_time=AcknowledgeType.WHEN_RECEIVED,
+                )
+            except Exception:
+                log.exception("the worker stopped receiving jobs; starting it again")
+            await asyncio.sleep(REDIS_RETRY_SECONDS[1])
 
     async def stop(self) -> None:
         for task in self._tasks:

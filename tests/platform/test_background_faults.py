@@ -331,12 +331,25 @@ def _queue_one(settings: Settings, n: int) -> str:
     return run_sync(make())
 
 
-def _wait_for(inbox: Inbox, count: int, within: float, logs: Path) -> None:
+def _wait_for(settings: Settings, inbox: Inbox, count: int, within: float, logs: Path) -> None:
     deadline = time.monotonic() + within
     while len(inbox.subjects()) < count:
         if time.monotonic() > deadline:
-            tails = {p.name: p.read_text()[-3000:] for p in logs.glob("*.log")}
-            pytest.fail(f"{len(inbox.subjects())} of {count} emails arrived: {tails}")
+            from payfacile.platform import db
+
+            async def rows() -> list[dict[str, Any]]:
+                await db.init_db(settings, MODEL_MODULES)
+                try:
+                    fields = ("id", "attempts", "claimed_until", "done_at", "last_error")
+                    return await OutboxEmail.all().values(*fields)
+                finally:
+                    await db.close_db()
+
+            tails = {p.name: p.read_text()[-6000:] for p in logs.glob("*.log")}
+            pytest.fail(
+                f"{len(inbox.subjects())} of {count} emails arrived; "
+                f"rows {run_sync(rows())}; logs {tails}"
+            )
         time.sleep(0.05)
 
 
@@ -355,13 +368,13 @@ def test_scheduler_and_worker_carry_on_after_redis_restarts_empty(
         ]
         try:
             expected = [_queue_one(settings, 0)]
-            _wait_for(inbox, 1, 30, logs)
+            _wait_for(settings, inbox, 1, 30, logs)
             private_redis.stop()
             expected.append(_queue_one(settings, 1))  # comes due while Redis is down
             time.sleep(1.5)  # the scheduler tries, and fails, to hand it out
             private_redis.start()  # empty: no stream, no consumer group
             expected.append(_queue_one(settings, 2))
-            _wait_for(inbox, 3, 40, logs)
+            _wait_for(settings, inbox, 3, 40, logs)
             time.sleep(1.0)  # a doubled delivery would land in this window
         finally:
             for process in processes:
