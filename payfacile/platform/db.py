@@ -16,6 +16,9 @@ from payfacile.platform.config import Settings
 
 MIGRATIONS = "payfacile.migrations"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# Every id column is an `IntField`: PostgreSQL's `integer`. A value from outside beyond it
+# is no row of ours (PostgreSQL refuses to compare it; SQLite past 64 bits, too).
+MAX_ID = 2**31 - 1
 
 
 def database_url(settings: Settings) -> str:
@@ -39,6 +42,11 @@ def tortoise_config(settings: Settings, modules: Sequence[str]) -> dict[str, Any
         "use_tz": True,
         "timezone": "UTC",
     }
+
+
+def is_id(value: int) -> bool:
+    """Whether `value` fits an id column (and so may name a row)."""
+    return 0 < value <= MAX_ID
 
 
 def is_sqlite(settings: Settings) -> bool:

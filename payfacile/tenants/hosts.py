@@ -100,8 +100,9 @@ class HostGuard:
     """ASGI middleware: normalise the Host header once, before anything routes on it.
 
     Werkzeug binds its URL adapter to the Host before any `before_request` runs and raises
-    outside every error handler on a name IDNA refuses. A Host that does not normalise is
-    swapped for a placeholder here, and the request flow answers it with a 400 page.
+    outside every error handler on a name IDNA refuses (`acme.example..` among them). So
+    the app only ever sees the canonical Host (its port kept, for the Origin check); one
+    that does not normalise is swapped for a placeholder the request flow answers with 400.
     """
 
     PLACEHOLDER = b"invalid-host.invalid"
@@ -114,13 +115,24 @@ class HostGuard:
             headers = list(scope.get("headers", []))
             raw = next((value for name, value in headers if name == b"host"), b"")
             try:
-                scope["payfacile.host"] = normalise_host(raw.decode("latin-1"))
+                hostname = normalise_host(raw.decode("latin-1"))
             except BadHost as error:
                 scope["payfacile.host_error"] = error
+                canonical = self.PLACEHOLDER
+            else:
+                scope["payfacile.host"] = hostname
+                canonical = _with_port(hostname, raw)
+            if canonical != raw:
                 headers = [(n, v) for n, v in headers if n != b"host"]
-                headers.append((b"host", self.PLACEHOLDER))
+                headers.append((b"host", canonical))
                 scope = {**scope, "headers": headers}
         await self.app(scope, receive, send)
+
+
+def _with_port(hostname: str, raw: bytes) -> bytes:
+    """`hostname` with the port `raw` named (a Host that normalised: any port is digits)."""
+    _, sep, port = raw.strip().rpartition(b":")
+    return hostname.encode() + (b":" + port if sep else b"")
 
 
 def guarded_host(scope: Mapping[str, Any]) -> str:
