@@ -16,12 +16,13 @@ from contextlib import AsyncExitStack
 from typing import cast
 
 from quart import Quart, Response, current_app, g, render_template, request
+from tortoise.exceptions import IntegrityError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter, Map
 
 from payfacile.platform import db
 from payfacile.platform.brand import current_brand
-from payfacile.platform.errors import MalformedRequest, PayFacileError
+from payfacile.platform.errors import Conflict, MalformedRequest, PayFacileError
 from payfacile.platform.i18n import install_i18n
 from payfacile.platform.jobs import Background
 from payfacile.platform.registry import Registry
@@ -38,6 +39,10 @@ KERNEL_HOSTLESS_PATHS = ("/healthz", "/static/")
 NUL_REFUSED = _l(
     "This request holds a NUL character, which no address or form field may contain. "
     "Nothing was done."
+)
+CONCURRENT_CHANGE = _l(
+    "Someone else made the same change at the same moment, so nothing was saved. "
+    "Reload the page and check."
 )
 
 
@@ -191,6 +196,15 @@ def _register_errors(app: Quart) -> None:
         if retry_after is not None:
             response.headers["Retry-After"] = str(retry_after)
         return response
+
+    @app.errorhandler(IntegrityError)
+    async def constraint_refused(error: IntegrityError) -> Response:
+        """A constraint refused a write that no service mapped with `db.unique_or_conflict`
+        (a race nobody foresaw): a 409 with a message, never a 500."""
+        log.warning(
+            "a constraint refused a write on %s %s: %s", request.method, request.path, error
+        )
+        return await payfacile_error(Conflict(CONCURRENT_CHANGE))
 
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Response:
