@@ -1,9 +1,10 @@
 """Host → store resolution (docs/architecture.md, "Request flow").
 
 Lookups are cached in-process and in Redis. A change to a store or a domain calls
-`HostResolver.invalidate`, which deletes the Redis entries and publishes on a channel every
-instance listens to, so each drops its in-process entries at once. Without Redis the
-in-process entries expire after `Settings.host_cache_seconds`.
+`HostResolver.invalidate`, which fences the Redis entries and publishes on a channel every
+instance listens to, so each drops its in-process entries at once. A lookup that read the
+database before the change writes neither cache after it (`payfacile.platform.cache`).
+Without Redis the in-process entries expire after `Settings.host_cache_seconds`.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 INVALIDATION_CHANNEL = "hosts:invalidate"
 SHARED_TTL_SECONDS = 300
 UNKNOWN_HOST_TTL_SECONDS = 30  # short: made-up hostnames must not pile up in Redis
+FENCE_SECONDS = 30  # outlasts any lookup's time between its database read and its cache write
 LOCAL_TTL_WITH_REDIS_SECONDS = 30.0
 CACHED_STORE_FIELDS = (
     "id",
@@ -211,8 +213,10 @@ class HostResolver:
     async def resolve_normalised(self, hostname: str) -> Site:
         found, site = self.local.get(hostname)
         if not found:
+            generation = self.local.generation
             site = await self._lookup_once(hostname)
-            self.local.set(hostname, site)
+            if self.local.generation == generation:  # else an invalidation came meanwhile
+                self.local.set(hostname, site)
         if site is None:
             raise NoStoreHere(_l("There is no store at %(host)s.", host=hostname))
         return site
@@ -224,8 +228,17 @@ class HostResolver:
         if pending is None:
             pending = asyncio.ensure_future(self._lookup_shared(hostname))
             self._in_flight[hostname] = pending
-            pending.add_done_callback(lambda _: self._in_flight.pop(hostname, None))
+            pending.add_done_callback(lambda done: self._done(hostname, done))
         return await asyncio.shield(pending)
+
+    def _done(self, hostname: str, lookup: asyncio.Future[Site | None]) -> None:
+        if self._in_flight.get(hostname) is lookup:
+            del self._in_flight[hostname]
+
+    def _forget(self, hostname: str) -> None:
+        """Drop the in-process entry, and any lookup begun before: nobody joins it now."""
+        self.local.discard(hostname)
+        self._in_flight.pop(hostname, None)
 
     async def _lookup_shared(self, hostname: str) -> Site | None:
         cached = await self.shared.get(f"host:{hostname}")
@@ -233,7 +246,7 @@ class HostResolver:
             return _decode(cached)
         site = await self.lookup(hostname)
         ttl = SHARED_TTL_SECONDS if site is not None else UNKNOWN_HOST_TTL_SECONDS
-        await self.shared.set(f"host:{hostname}", _encode(site), ttl=ttl)
+        await self.shared.set_unless_fenced(f"host:{hostname}", _encode(site), ttl=ttl)
         return site
 
     async def lookup(self, hostname: str) -> Site | None:
@@ -280,8 +293,8 @@ class HostResolver:
     async def invalidate(self, hostnames: list[str]) -> None:
         """Forget `hostnames` here, in Redis, and (through pub/sub) on every other instance."""
         for hostname in hostnames:
-            self.local.discard(hostname)
-        await self.shared.delete(*(f"host:{hostname}" for hostname in hostnames))
+            self._forget(hostname)
+        await self.shared.fence(*(f"host:{hostname}" for hostname in hostnames), ttl=FENCE_SECONDS)
         await self.shared.publish(INVALIDATION_CHANNEL, json.dumps(hostnames))
 
     async def invalidate_store(self, store: Store, *extra_hostnames: str) -> None:
@@ -294,7 +307,7 @@ class HostResolver:
             self.local.clear()
             return
         for hostname in hostnames:
-            self.local.discard(str(hostname))
+            self._forget(str(hostname))
 
     async def listen(self) -> None:
         """Apply other instances' invalidations until cancelled (only with Redis)."""
