@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from quart import Quart
@@ -75,13 +76,19 @@ FORM_FIELDS = sorted(
 )
 
 
+HOSTILE_FORM = {name: "a\x00b" for name in FORM_FIELDS}
+Request = tuple[str, str, str, dict[str, str] | None]
+
+
 @dataclass
 class Visitor:
-    """Who sends the requests: a cookie header (session and CSRF) and a form token per host."""
+    """Who sends the requests, where: a cookie header (CSRF, and a session when signed in)
+    and `home`, a page only they may open."""
 
     name: str
     hosts: tuple[str, ...]
     session: str = ""
+    home: str = ""
 
     def headers(self, host: str) -> dict[str, str]:
         cookies = [f"pf_csrf={CSRF_COOKIE}"] + (
@@ -137,45 +144,62 @@ async def visitors(app: Quart) -> list[Visitor]:
 
     return [
         Visitor("signed out", (STORE_HOST, MOVED_HOST, CENTRAL_HOST)),
-        Visitor("buyer", (STORE_HOST,), await session(SessionKind.BUYER, camille.id, acme.id)),
-        Visitor("merchant", (CENTRAL_HOST,), await session(SessionKind.MERCHANT, owner.id, None)),
-        Visitor("admin", (CENTRAL_HOST,), await session(SessionKind.ADMIN, admin.id, None)),
+        Visitor(
+            "buyer",
+            (STORE_HOST,),
+            await session(SessionKind.BUYER, camille.id, acme.id),
+            home="/portal/orders",
+        ),
+        Visitor(
+            "merchant",
+            (CENTRAL_HOST,),
+            await session(SessionKind.MERCHANT, owner.id, None),
+            home="/dashboard/",
+        ),
+        Visitor(
+            "admin",
+            (CENTRAL_HOST,),
+            await session(SessionKind.ADMIN, admin.id, None),
+            home="/admin/",
+        ),
     ]
 
 
+def requests(rules: list[tuple[str, list[str]]], host: str, token: str) -> Iterator[Request]:
+    """(method, path, Host, form) of every hostile request to every rule: a Host ending in
+    dots, hostile path values and queries, and a NUL in every form field."""
+    for rule, _ in rules:
+        for dots in (f"{host}..", f"{host}.:8000"):
+            yield "GET", paths(rule)[0], dots, None
+    for rule, methods in rules:
+        for method in methods:
+            form = {"csrf_token": token} if method == "POST" else None
+            for path in paths(rule) + [paths(rule)[0] + query for query in QUERIES]:
+                yield method, path, host, form
+            if method == "POST":
+                yield method, paths(rule)[0], host, {**HOSTILE_FORM, "csrf_token": token}
+
+
 async def test_no_route_answers_hostile_input_with_a_5xx(app: Quart) -> None:
-    failures: dict[tuple[str, ...], int] = {}
-    rules = [(rule.rule, sorted(rule.methods or ())) for rule in app.url_map.iter_rules()]
+    # Signing out last, so that everything before it is walked signed in.
+    rules = sorted(
+        ((rule.rule, sorted(rule.methods or ())) for rule in app.url_map.iter_rules()),
+        key=lambda rule: rule[0].endswith("/logout"),
+    )
     assert any("<int:" in rule for rule, _ in rules)
     everyone = await visitors(app)
     token = await form_token(app)
+    failures: dict[tuple[str, ...], int] = {}
     for visitor in everyone:
         for host in visitor.hosts:
-            for rule, methods in rules:
-                for method in methods:
-                    for path in paths(rule) + [paths(rule)[0] + query for query in QUERIES]:
-                        form = {"csrf_token": token} if method == "POST" else None
-                        status = await served(app, method, path, visitor.headers(host), form=form)
-                        if status >= 500:
-                            failures[(visitor.name, host, method, path)] = status
-                    if method == "POST":
-                        hostile = {name: "a\x00b" for name in FORM_FIELDS}
-                        status = await served(
-                            app,
-                            method,
-                            paths(rule)[0],
-                            visitor.headers(host),
-                            form={**hostile, "csrf_token": token},
-                        )
-                        if status >= 500:
-                            failures[(visitor.name, host, method, rule, "NUL in the form")] = status
-            for rule, _ in rules:
-                for dots in (f"{host}..", f"{host}.:8000"):
-                    status = await served(
-                        app, "GET", paths(rule)[0], {**visitor.headers(host), "Host": dots}
-                    )
-                    if status >= 500:
-                        failures[(visitor.name, dots, "GET", rule)] = status
+            if visitor.home:
+                assert await served(app, "GET", visitor.home, visitor.headers(host)) == 200
+            for method, path, sent_host, form in requests(rules, host, token):
+                headers = {**visitor.headers(host), "Host": sent_host}
+                status = await served(app, method, path, headers, form=form)
+                if status >= 500:
+                    nul_form = "NUL in the form" if form and len(form) > 1 else ""
+                    failures[(visitor.name, sent_host, method, path, nul_form)] = status
     assert failures == {}
 
 
