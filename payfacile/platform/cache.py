@@ -2,6 +2,11 @@
 
 Every Redis call goes through `Shared`, which turns an outage into a logged miss: a cache may
 be cold, but a request never fails because Redis is down.
+
+A cache filled from the database can undo a change: a reader loads a row, the row changes
+and its entry is deleted, then the reader writes what it loaded. So invalidating is a
+*fence* (`Shared.fence`, `LocalCache.discard`), and a reader writes only if no fence went
+up since it started reading (`Shared.set_unless_fenced`, `LocalCache.generation`).
 """
 
 from __future__ import annotations
@@ -20,6 +25,14 @@ log = logging.getLogger(__name__)
 
 V = TypeVar("V")
 
+FENCE_SUFFIX = ":fence"
+# KEYS[1] the entry, KEYS[2] its fence; ARGV[1] the value, ARGV[2] its TTL in seconds.
+SET_UNLESS_FENCED = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
+"""
+
 
 class LocalCache(Generic[V]):
     """A small in-process LRU cache whose entries expire after `ttl` seconds.
@@ -32,6 +45,13 @@ class LocalCache(Generic[V]):
         self.ttl = ttl
         self.max_entries = max_entries
         self._entries: OrderedDict[str, tuple[float, V]] = OrderedDict()
+        self._generation = 0
+
+    @property
+    def generation(self) -> int:
+        """Changes with every `discard` and `clear`. A reader notes it before loading a value
+        and `set`s the value only if it is unchanged: an invalidation came in between."""
+        return self._generation
 
     def get(self, key: str) -> tuple[bool, V | None]:
         entry = self._entries.get(key)
@@ -52,9 +72,11 @@ class LocalCache(Generic[V]):
 
     def discard(self, key: str) -> None:
         self._entries.pop(key, None)
+        self._generation += 1
 
     def clear(self) -> None:
         self._entries.clear()
+        self._generation += 1
 
 
 class Shared:
@@ -93,6 +115,31 @@ class Shared:
             await self.client.set(self.key(name), value, ex=ttl)
         except RedisError as error:
             log.warning("redis set failed: %s", error)
+
+    async def set_unless_fenced(self, name: str, value: bytes | str, *, ttl: int) -> None:
+        """Set `name` unless a `fence` on it still stands: for a value read from the database,
+        which must not land after the change that fenced it."""
+        if self.client is None:
+            return
+        keys = [self.key(name), self.key(name + FENCE_SUFFIX)]
+        try:
+            await self.client.eval(SET_UNLESS_FENCED, 2, *keys, value, ttl)
+        except RedisError as error:
+            log.warning("redis set failed: %s", error)
+
+    async def fence(self, *names: str, ttl: int) -> None:
+        """Delete `names` and refuse `set_unless_fenced` on them for `ttl` seconds, which must
+        outlast any reader's time between its database read and its cache write."""
+        if self.client is None or not names:
+            return
+        try:
+            async with self.client.pipeline(transaction=True) as pipe:
+                for name in names:
+                    pipe.set(self.key(name + FENCE_SUFFIX), b"1", ex=ttl)
+                    pipe.delete(self.key(name))
+                await pipe.execute()
+        except RedisError as error:
+            log.warning("redis fence failed: %s", error)
 
     async def delete(self, *names: str) -> None:
         if self.client is None or not names:

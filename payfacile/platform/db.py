@@ -6,16 +6,23 @@ the kernel names none of them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from tortoise import Tortoise, connections
+from tortoise.exceptions import IntegrityError
 from tortoise.migrations.api import migrate as tortoise_migrate
 
 from payfacile.platform.config import Settings
+from payfacile.platform.errors import Conflict
+from payfacile.platform.text import Message
 
 MIGRATIONS = "payfacile.migrations"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# Every id column is an `IntField`: PostgreSQL's `integer`. A value from outside beyond it
+# is no row of ours (PostgreSQL refuses to compare it; SQLite past 64 bits, too).
+MAX_ID = 2**31 - 1
 
 
 def database_url(settings: Settings) -> str:
@@ -39,6 +46,24 @@ def tortoise_config(settings: Settings, modules: Sequence[str]) -> dict[str, Any
         "use_tz": True,
         "timezone": "UTC",
     }
+
+
+def is_id(value: int) -> bool:
+    """Whether `value` fits an id column (and so may name a row)."""
+    return 0 < value <= MAX_ID
+
+
+@contextlib.contextmanager
+def unique_or_conflict(message: Message, *, field: str | None = None) -> Iterator[None]:
+    """Turn a unique constraint refusing a write inside into a `Conflict` with `message`.
+
+    A check before the write cannot see a row another request commits in between; the
+    constraint can. Wrap the whole transaction, so that the error arrives after its rollback.
+    """
+    try:
+        yield
+    except IntegrityError as error:
+        raise Conflict(message, field=field) from error
 
 
 def is_sqlite(settings: Settings) -> bool:

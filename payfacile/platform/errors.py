@@ -28,6 +28,14 @@ class BadHost(PayFacileError):
     title = _l("Bad request")
 
 
+class MalformedRequest(PayFacileError):
+    """A request no form or page could have sent (a NUL byte): refused before any handler."""
+
+    status = 400
+    code = "malformed_request"
+    title = _l("Bad request")
+
+
 class NotAllowed(PayFacileError):
     status = 403
     code = "not_allowed"

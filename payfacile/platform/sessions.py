@@ -1,7 +1,8 @@
 """Server-side sessions stored in the database; Redis, when there, caches them.
 
 The cookie holds 32 random bytes; the database and Redis hold only their SHA-256. A Redis
-outage costs a database read, never a sign-out.
+outage costs a database read, never a sign-out. Ending a session fences its cache entry, so
+a request that read the row just before cannot cache it again after (`Shared.fence`).
 """
 
 from __future__ import annotations
@@ -149,14 +150,17 @@ class Sessions:
         await self._cache(session)
 
     async def _cache(self, session: SignedIn) -> None:
-        await self.shared.set(
+        await self.shared.set_unless_fenced(
             f"session:{session.id_hash}", session.to_json(), ttl=CACHE_TTL_SECONDS
         )
+
+    async def _uncache(self, hashes: list[str]) -> None:
+        await self.shared.fence(*(f"session:{h}" for h in hashes), ttl=CACHE_TTL_SECONDS)
 
     async def end(self, token: str) -> None:
         id_hash = _hash(token)
         await Session.filter(id_hash=id_hash).delete()
-        await self.shared.delete(f"session:{id_hash}")
+        await self._uncache([id_hash])
 
     async def end_all(self, *, kind: SessionKind, subject_id: int, keep: str | None = None) -> int:
         """End every session of one person, except `keep` (e.g. after a password change)."""
@@ -165,7 +169,7 @@ class Sessions:
             query = query.exclude(id_hash=_hash(keep))
         hashes = await query.values_list("id_hash", flat=True)
         await Session.filter(id_hash__in=list(hashes)).delete()
-        await self.shared.delete(*(f"session:{h}" for h in hashes))
+        await self._uncache([str(h) for h in hashes])
         return len(hashes)
 
     def set_cookie(self, response: Response, token: str) -> None:

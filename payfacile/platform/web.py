@@ -16,15 +16,17 @@ from contextlib import AsyncExitStack
 from typing import cast
 
 from quart import Quart, Response, current_app, g, render_template, request
+from tortoise.exceptions import IntegrityError
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter, Map
 
 from payfacile.platform import db
 from payfacile.platform.brand import current_brand
-from payfacile.platform.errors import PayFacileError
+from payfacile.platform.errors import Conflict, MalformedRequest, PayFacileError
 from payfacile.platform.i18n import install_i18n
 from payfacile.platform.jobs import Background
 from payfacile.platform.registry import Registry
-from payfacile.platform.security import apply_security_headers
+from payfacile.platform.security import SAFE_METHODS, apply_security_headers
 from payfacile.platform.services import EXTENSION, services
 from payfacile.platform.text import Message, _l
 from payfacile.platform.views import blueprint as kernel_blueprint
@@ -34,6 +36,22 @@ log = logging.getLogger(__name__)
 # Answered on any host, before the parts' request hooks: load balancers call the first;
 # static files must style even the "no store here" page.
 KERNEL_HOSTLESS_PATHS = ("/healthz", "/static/")
+NUL_REFUSED = _l(
+    "This request holds a NUL character, which no address or form field may contain. "
+    "Nothing was done."
+)
+CONCURRENT_CHANGE = _l(
+    "Someone else made the same change at the same moment, so nothing was saved. "
+    "Reload the page and check."
+)
+
+
+class IdConverter(IntegerConverter):
+    """`<int:…>` in every route: only values an id column can hold match, so a number
+    beyond it is a 404 like any other unknown row, not a database error."""
+
+    def __init__(self, map: Map, fixed_digits: int = 0, min: int = 1, max: int = db.MAX_ID) -> None:
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max)
 
 
 def build_app(registry: Registry, *, model_modules: list[str], background: bool) -> Quart:
@@ -41,6 +59,7 @@ def build_app(registry: Registry, *, model_modules: list[str], background: bool)
     the worker itself (the embedded default); tests that do not test jobs turn it off."""
     app = Quart("payfacile", template_folder="templates", static_folder="static")
     app.config.update(MAX_CONTENT_LENGTH=2 * 1024 * 1024, MAX_FORM_MEMORY_SIZE=512 * 1024)
+    app.url_map.converters["int"] = IdConverter  # before any route is added
     app.extensions[EXTENSION] = registry.services
     app.extensions.update(registry.extensions)
     for wrap in reversed(registry.asgi_wrappers):
@@ -104,6 +123,7 @@ def _register_request_flow(app: Quart, registry: Registry) -> None:
         g.brand = None
         g.store_id = None
         g.session = None
+        await _refuse_nul()
         if request.path.startswith(hostless):
             return
         for hook in hooks:
@@ -123,6 +143,17 @@ def _register_request_flow(app: Quart, registry: Registry) -> None:
             production=found.settings.production,
         )
         return response
+
+
+async def _refuse_nul() -> None:
+    """A NUL in the path, the query or a form field is a 400 before any hook, limiter or
+    handler sees it: PostgreSQL refuses NUL in text, and no form can type one."""
+    suspects = [request.path, *request.args.keys(), *request.args.values()]
+    if request.method not in SAFE_METHODS:
+        form = await request.form
+        suspects += [*form.keys(), *form.values()]
+    if any("\x00" in text for text in suspects):
+        raise MalformedRequest(NUL_REFUSED)
 
 
 def _wants_json() -> bool:
@@ -165,6 +196,15 @@ def _register_errors(app: Quart) -> None:
         if retry_after is not None:
             response.headers["Retry-After"] = str(retry_after)
         return response
+
+    @app.errorhandler(IntegrityError)
+    async def constraint_refused(error: IntegrityError) -> Response:
+        """A constraint refused a write that no service mapped with `db.unique_or_conflict`
+        (a race nobody foresaw): a 409 with a message, never a 500."""
+        log.warning(
+            "a constraint refused a write on %s %s: %s", request.method, request.path, error
+        )
+        return await payfacile_error(Conflict(CONCURRENT_CHANGE))
 
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Response:

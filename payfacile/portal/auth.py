@@ -13,7 +13,7 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from payfacile.platform import tokens
+from payfacile.platform import db, tokens
 from payfacile.platform.accounts import Account, authenticate, link_expiry, normalise_email
 from payfacile.platform.config import Settings
 from payfacile.platform.errors import Conflict, InvalidInput, NotFound
@@ -210,14 +210,16 @@ async def confirm_email_change(store: Store, raw: str) -> Customer:
     new_email = str((token.payload or {}).get("email", ""))
     if customer is None or not new_email:
         raise tokens.TokenUnusable(_l("This link is not valid."), reason="unknown")
+    taken = _l("Another account of this store now uses that address.")
     if await Buyers(store).find(new_email) is not None:
-        raise Conflict(_l("Another account of this store now uses that address."))
-    async with in_transaction():
-        await tokens.consume(
-            raw,
-            purpose=TokenPurpose.EMAIL_CHANGE,
-            subject_kind=SessionKind.BUYER,
-            store_id=store.id,
-        )
-        await scoped(store).update(customer, email=new_email, pending_email="")
+        raise Conflict(taken)
+    with db.unique_or_conflict(taken):  # another change to this address, at the same moment
+        async with in_transaction():
+            await tokens.consume(
+                raw,
+                purpose=TokenPurpose.EMAIL_CHANGE,
+                subject_kind=SessionKind.BUYER,
+                store_id=store.id,
+            )
+            await scoped(store).update(customer, email=new_email, pending_email="")
     return customer

@@ -15,6 +15,7 @@ from typing import NamedTuple
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
+from payfacile.platform import db
 from payfacile.platform.errors import InvalidInput
 from payfacile.platform.text import _l
 from payfacile.portal.models import Customer, Invoice, Order, OrderLine, OrderStatus, Payment
@@ -114,6 +115,8 @@ class Cursor:
         micros, _, order_id = text.partition(".")
         try:
             placed_at = EPOCH + timedelta(microseconds=int(micros))
+            if not db.is_id(int(order_id)):
+                raise ValueError("no order has this id")
             return cls(placed_at=placed_at, id=int(order_id))
         except (ValueError, OverflowError, OSError) as error:
             raise InvalidInput(

@@ -1,9 +1,10 @@
 """Host → store resolution (docs/architecture.md, "Request flow").
 
 Lookups are cached in-process and in Redis. A change to a store or a domain calls
-`HostResolver.invalidate`, which deletes the Redis entries and publishes on a channel every
-instance listens to, so each drops its in-process entries at once. Without Redis the
-in-process entries expire after `Settings.host_cache_seconds`.
+`HostResolver.invalidate`, which fences the Redis entries and publishes on a channel every
+instance listens to, so each drops its in-process entries at once. A lookup that read the
+database before the change writes neither cache after it (`payfacile.platform.cache`).
+Without Redis the in-process entries expire after `Settings.host_cache_seconds`.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 INVALIDATION_CHANNEL = "hosts:invalidate"
 SHARED_TTL_SECONDS = 300
 UNKNOWN_HOST_TTL_SECONDS = 30  # short: made-up hostnames must not pile up in Redis
+FENCE_SECONDS = 30  # outlasts any lookup's time between its database read and its cache write
 LOCAL_TTL_WITH_REDIS_SECONDS = 30.0
 CACHED_STORE_FIELDS = (
     "id",
@@ -100,8 +102,9 @@ class HostGuard:
     """ASGI middleware: normalise the Host header once, before anything routes on it.
 
     Werkzeug binds its URL adapter to the Host before any `before_request` runs and raises
-    outside every error handler on a name IDNA refuses. A Host that does not normalise is
-    swapped for a placeholder here, and the request flow answers it with a 400 page.
+    outside every error handler on a name IDNA refuses (`acme.example..` among them). So
+    the app only ever sees the canonical Host (its port kept, for the Origin check); one
+    that does not normalise is swapped for a placeholder the request flow answers with 400.
     """
 
     PLACEHOLDER = b"invalid-host.invalid"
@@ -114,13 +117,24 @@ class HostGuard:
             headers = list(scope.get("headers", []))
             raw = next((value for name, value in headers if name == b"host"), b"")
             try:
-                scope["payfacile.host"] = normalise_host(raw.decode("latin-1"))
+                hostname = normalise_host(raw.decode("latin-1"))
             except BadHost as error:
                 scope["payfacile.host_error"] = error
+                canonical = self.PLACEHOLDER
+            else:
+                scope["payfacile.host"] = hostname
+                canonical = _with_port(hostname, raw)
+            if canonical != raw:
                 headers = [(n, v) for n, v in headers if n != b"host"]
-                headers.append((b"host", self.PLACEHOLDER))
+                headers.append((b"host", canonical))
                 scope = {**scope, "headers": headers}
         await self.app(scope, receive, send)
+
+
+def _with_port(hostname: str, raw: bytes) -> bytes:
+    """`hostname` with the port `raw` named (a Host that normalised: any port is digits)."""
+    _, sep, port = raw.strip().rpartition(b":")
+    return hostname.encode() + (b":" + port if sep else b"")
 
 
 def guarded_host(scope: Mapping[str, Any]) -> str:
@@ -199,8 +213,10 @@ class HostResolver:
     async def resolve_normalised(self, hostname: str) -> Site:
         found, site = self.local.get(hostname)
         if not found:
+            generation = self.local.generation
             site = await self._lookup_once(hostname)
-            self.local.set(hostname, site)
+            if self.local.generation == generation:  # else an invalidation came meanwhile
+                self.local.set(hostname, site)
         if site is None:
             raise NoStoreHere(_l("There is no store at %(host)s.", host=hostname))
         return site
@@ -212,8 +228,17 @@ class HostResolver:
         if pending is None:
             pending = asyncio.ensure_future(self._lookup_shared(hostname))
             self._in_flight[hostname] = pending
-            pending.add_done_callback(lambda _: self._in_flight.pop(hostname, None))
+            pending.add_done_callback(lambda done: self._done(hostname, done))
         return await asyncio.shield(pending)
+
+    def _done(self, hostname: str, lookup: asyncio.Future[Site | None]) -> None:
+        if self._in_flight.get(hostname) is lookup:
+            del self._in_flight[hostname]
+
+    def _forget(self, hostname: str) -> None:
+        """Drop the in-process entry, and any lookup begun before: nobody joins it now."""
+        self.local.discard(hostname)
+        self._in_flight.pop(hostname, None)
 
     async def _lookup_shared(self, hostname: str) -> Site | None:
         cached = await self.shared.get(f"host:{hostname}")
@@ -221,7 +246,7 @@ class HostResolver:
             return _decode(cached)
         site = await self.lookup(hostname)
         ttl = SHARED_TTL_SECONDS if site is not None else UNKNOWN_HOST_TTL_SECONDS
-        await self.shared.set(f"host:{hostname}", _encode(site), ttl=ttl)
+        await self.shared.set_unless_fenced(f"host:{hostname}", _encode(site), ttl=ttl)
         return site
 
     async def lookup(self, hostname: str) -> Site | None:
@@ -268,8 +293,8 @@ class HostResolver:
     async def invalidate(self, hostnames: list[str]) -> None:
         """Forget `hostnames` here, in Redis, and (through pub/sub) on every other instance."""
         for hostname in hostnames:
-            self.local.discard(hostname)
-        await self.shared.delete(*(f"host:{hostname}" for hostname in hostnames))
+            self._forget(hostname)
+        await self.shared.fence(*(f"host:{hostname}" for hostname in hostnames), ttl=FENCE_SECONDS)
         await self.shared.publish(INVALIDATION_CHANNEL, json.dumps(hostnames))
 
     async def invalidate_store(self, store: Store, *extra_hostnames: str) -> None:
@@ -282,7 +307,7 @@ class HostResolver:
             self.local.clear()
             return
         for hostname in hostnames:
-            self.local.discard(str(hostname))
+            self._forget(str(hostname))
 
     async def listen(self) -> None:
         """Apply other instances' invalidations until cancelled (only with Redis)."""

@@ -7,8 +7,10 @@ Every query of a `TenantOwned` model starts here: `scoped(store)` for one store'
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
+from tortoise.fields.relational import ForeignKeyFieldInstance
+from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
 from payfacile.platform.errors import NotFound
@@ -43,23 +45,50 @@ class Scope:
         return found
 
     async def create(self, model: type[T], **values: Any) -> T:
+        """A new row of this store; a reference to another store's row is a `NotFound`."""
         values.pop("store", None)
+        values.pop("store_id", None)
+        await self._check_references(model, [values])
         return await model.create(store_id=self.store_id, **values)
 
     async def create_many(self, model: type[T], rows: list[dict[str, Any]]) -> None:
         """Insert `rows` of this store in one statement (no instances come back)."""
+        rows = [{k: v for k, v in row.items() if k not in {"store", "store_id"}} for row in rows]
+        await self._check_references(model, rows)
         await model.bulk_create([model(**row, store_id=self.store_id) for row in rows])
 
     async def update(self, instance: T, **values: Any) -> None:
         """Write `values` with the store in the WHERE clause, then onto the instance."""
-        if instance.store_id != self.store_id:
+        if instance.store_id != self.store_id or {"store", "store_id"} & values.keys():
             raise NotFound(_l("There is nothing at this address."))
+        await self._check_references(type(instance), [values])
         await self.query(type(instance)).filter(pk=instance.pk).update(**values)
         for name, value in values.items():
             setattr(instance, name, value)
 
     async def delete(self, instance: TenantOwned) -> None:
         await self.query(type(instance)).filter(pk=instance.pk).delete()
+
+    async def _check_references(self, model: type[TenantOwned], rows: list[dict[str, Any]]) -> None:
+        """Every tenant-owned row that `rows` point to (`customer_id=…` or `customer=…`) is
+        this store's: one query per such foreign key, whatever the number of rows."""
+        meta = model._meta
+        for name in sorted(meta.fk_fields | meta.o2o_fields):
+            field = cast("ForeignKeyFieldInstance[Model]", meta.fields_map[name])
+            related = field.related_model
+            if not issubclass(related, TenantOwned):
+                continue  # the store itself, or a row of no store (a merchant user)
+            ids = {_referenced(row, name, field.source_field or "") for row in rows} - {None}
+            if ids and await self.query(related).filter(pk__in=ids).count() != len(ids):
+                raise NotFound(_l("There is nothing at this address."))
+
+
+def _referenced(row: dict[str, Any], name: str, source_field: str) -> Any:
+    """The primary key `row` gives the foreign key `name`, by id or by instance, or None."""
+    if row.get(source_field) is not None:
+        return row[source_field]
+    instance = row.get(name)
+    return instance.pk if instance is not None else None
 
 
 def scoped(store: Store) -> Scope:

@@ -8,6 +8,7 @@ import secrets
 
 from tortoise.transactions import in_transaction
 
+from payfacile.platform import db
 from payfacile.platform.accounts import normalise_email
 from payfacile.platform.config import Settings
 from payfacile.platform.errors import Conflict, InvalidInput, NotFound
@@ -73,15 +74,16 @@ async def create_store(
     name = validate_name(name)
     slug = validate_slug(slug, settings)
     owner_email = normalise_email(owner_email, field="owner_email")
-    async with in_transaction():
-        if await Store.exists(slug=slug):
-            raise Conflict(
-                _l("The slug “%(slug)s” is taken. Choose another one.", slug=slug), field="slug"
-            )
-        store = await Store.create(name=name, slug=slug, support_email=owner_email)
-        owner, _ = await MerchantUser.get_or_create(email=owner_email)
-        await scoped(store).create(Membership, user_id=owner.id, role=MembershipRole.OWNER)
-        await _welcome_owner(settings, store, owner)
+    taken = _l("The slug “%(slug)s” is taken. Choose another one.", slug=slug)
+    # The check answers the usual case; the constraint, a store created at the same moment.
+    with db.unique_or_conflict(taken, field="slug"):
+        async with in_transaction():
+            if await Store.exists(slug=slug):
+                raise Conflict(taken, field="slug")
+            store = await Store.create(name=name, slug=slug, support_email=owner_email)
+            owner, _ = await MerchantUser.get_or_create(email=owner_email)
+            await scoped(store).create(Membership, user_id=owner.id, role=MembershipRole.OWNER)
+            await _welcome_owner(settings, store, owner)
     await hosts.invalidate_store(store)  # a cached "no store here" must not outlive creation
     return store
 

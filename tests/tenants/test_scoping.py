@@ -9,11 +9,27 @@ import pytest
 
 import payfacile
 from payfacile.platform.errors import NotFound
-from payfacile.portal.models import Order
+from payfacile.portal.models import Customer, Order, OrderLine, PaymentMethod, Subscription
 from payfacile.schema import MODEL_MODULES
-from payfacile.tenants.models import TenantOwned
+from payfacile.tenants.models import (
+    Domain,
+    ImportRun,
+    Product,
+    Store,
+    TenantOwned,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 from payfacile.tenants.scope import across_stores, scoped
-from tests.factories import make_customer, make_order, make_store
+from tests.factories import (
+    make_customer,
+    make_domain,
+    make_order,
+    make_payment_method,
+    make_product,
+    make_store,
+    make_subscription,
+)
 
 PACKAGE = Path(payfacile.__file__).parent
 ALLOWED = {PACKAGE / "tenants" / "scope.py"}
@@ -215,3 +231,114 @@ async def test_create_ignores_a_smuggled_store(database: object) -> None:
 def test_across_stores_needs_a_named_reason() -> None:
     with pytest.raises(ValueError, match="not for"):
         across_stores(Order, reason="convenience")
+
+
+def tenant_references() -> list[tuple[type[TenantOwned], str, str, type[TenantOwned]]]:
+    """(model, relation, its id field, related model) for every foreign key from one
+    tenant-owned model to another."""
+    tenant_model_names()
+    found = []
+    pending = list(TenantOwned.__subclasses__())
+    while pending:
+        model = pending.pop()
+        pending.extend(model.__subclasses__())
+        meta = model._meta
+        for name in sorted(meta.fk_fields):
+            field = meta.fields_map[name]
+            if issubclass(field.related_model, TenantOwned):  # type: ignore[attr-defined]
+                related = field.related_model  # type: ignore[attr-defined]
+                found.append((model, name, str(field.source_field), related))
+    return sorted(found, key=lambda item: (item[0].__name__, item[1]))
+
+
+async def a_row_of(store: Store, model: type[TenantOwned]) -> TenantOwned:
+    """One row of `model` belonging to `store`."""
+    customer = await make_customer(store)
+    scope = scoped(store)
+    if model is Customer:
+        return customer
+    if model is Order:
+        return await make_order(store, customer, f"T-{customer.id}")
+    if model is Product:
+        return await make_product(store)
+    if model is PaymentMethod:
+        return await make_payment_method(store, customer)
+    if model is Domain:
+        return await make_domain(store, f"shop{customer.id}.example.com")
+    if model is ImportRun:
+        return await scope.create(ImportRun, filename="buyers.csv")
+    if model is WebhookEndpoint:
+        return await scope.create(
+            WebhookEndpoint, url="https://example.com/h", secret_encrypted="x"
+        )
+    assert model is WebhookEvent, f"no row maker for {model.__name__}"
+    return await scope.create(WebhookEvent, type="order.paid", payload={})
+
+
+def test_every_tenant_reference_is_walked() -> None:
+    walked = {(model.__name__, name) for model, name, _, _ in tenant_references()}
+    assert {("Order", "customer"), ("OrderLine", "order"), ("Invoice", "order")} <= walked
+
+
+async def test_no_row_can_point_at_another_stores_row(database: object) -> None:
+    """For every tenant-owned foreign key, by id and by instance: a `NotFound`, nothing made.
+    (The refusal comes before the insert, so the other values a row needs do not matter.)"""
+    ours, theirs = await make_store("ours"), await make_store("theirs")
+    refused = []
+    for model, name, id_field, related in tenant_references():
+        theirs_row = await a_row_of(theirs, related)
+        for values in ({id_field: theirs_row.pk}, {name: theirs_row}):
+            before = await across_stores(model, reason="platform admin").count()
+            with pytest.raises(NotFound):
+                await scoped(ours).create(model, **values)
+            with pytest.raises(NotFound):
+                await scoped(ours).create_many(model, [values])
+            assert await across_stores(model, reason="platform admin").count() == before
+            refused.append((model.__name__, name))
+    assert len(refused) == 2 * len(tenant_references())
+
+
+async def test_an_order_cannot_be_made_for_another_stores_customer(database: object) -> None:
+    ours, theirs = await make_store("ours"), await make_store("theirs")
+    their_customer = await make_customer(theirs)
+    with pytest.raises(NotFound):
+        await make_order(ours, their_customer, "1001")
+    assert await scoped(ours).query(Order).count() == 0
+    our_order = await make_order(ours, await make_customer(ours), "1002")
+    assert our_order.store_id == ours.id
+
+
+async def test_an_update_cannot_repoint_a_row_at_another_store(database: object) -> None:
+    ours, theirs = await make_store("ours"), await make_store("theirs")
+    buyer = await make_customer(ours)
+    product = await make_product(ours)
+    subscription = await make_subscription(ours, buyer, product)
+    their_card = await make_payment_method(theirs, await make_customer(theirs))
+    with pytest.raises(NotFound):
+        await scoped(ours).update(subscription, payment_method_id=their_card.id)
+    with pytest.raises(NotFound):
+        await scoped(ours).update(subscription, store_id=theirs.id)
+    reloaded = await scoped(ours).get(Subscription, id=subscription.id)
+    assert reloaded.payment_method_id is None
+    assert reloaded.store_id == ours.id
+    our_card = await make_payment_method(ours, buyer)
+    await scoped(ours).update(subscription, payment_method_id=our_card.id)
+    assert (
+        await scoped(ours).get(Subscription, id=subscription.id)
+    ).payment_method_id == our_card.id
+
+
+async def test_lines_cannot_name_another_stores_order_or_product(database: object) -> None:
+    ours, theirs = await make_store("ours"), await make_store("theirs")
+    our_order = await make_order(ours, await make_customer(ours), "1001")
+    their_product = await make_product(theirs)
+    line = {
+        "order_id": our_order.id,
+        "description": "Beans",
+        "quantity": 1,
+        "unit_price": 1,
+        "total": 1,
+    }
+    with pytest.raises(NotFound):
+        await scoped(ours).create_many(OrderLine, [line, {**line, "product_id": their_product.id}])
+    assert await scoped(ours).query(OrderLine).count() == 0
