@@ -167,6 +167,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     from payfacile.app import create_app
     from payfacile.platform.server import Listen, serve
 
+    settings = settings.serving_on(args.port)
     shown = "localhost" if args.host in {"127.0.0.1", "0.0.0.0", "::"} else args.host  # noqa: S104
     _say(f"PayFacile serving on http://{args.host}:{args.port} ({_describe_db(settings)})")
     _say(f"  central host:  http://{settings.platform_domain}:{args.port}/")

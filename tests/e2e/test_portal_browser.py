@@ -35,7 +35,7 @@ from tests.factories import (
 from tests.portal.test_invoices import pdf_text
 from tests.test_cli import payfacile
 
-LINK = re.compile(r"http://acme\.payfacile\.localhost:8000(/portal/[\w/-]+)")
+LINK = re.compile(r"http://acme\.payfacile\.localhost:\d+(/portal/[\w/-]+)")
 NEW_PASSWORD = "a buyer's long passphrase"
 
 
