@@ -244,3 +244,13 @@ def test_emailed_links_use_the_port_serve_listens_on_unless_told_otherwise(
     link = re.search(r"http://acme\.payfacile\.localhost(:\d+)?/portal/sign-in/\S+", text)
     assert link is not None, text
     assert link.group(1) == f":{public_port or port}"
+
+
+def test_serve_first_names_the_addresses_to_open(settings: Settings, tmp_path: Path) -> None:
+    with server(settings, tmp_path) as (port, _):
+        lines = (settings.data_dir / f"server-{port}.log").read_text().splitlines()
+    assert f"http://payfacile.localhost:{port}/" in lines[0]
+    shown = "\n".join(lines)
+    assert f"http://demo.payfacile.localhost:{port}/portal/" in shown
+    assert f"http://payfacile.localhost:{port}/dev/mailbox/" in shown
+    assert "http://127.0.0.1" not in shown  # a store host is not served on an IP address
