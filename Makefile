@@ -30,7 +30,7 @@ $(E2E_STAMP): $(E2E)/package-lock.json
 
 run: $(STAMP)
 	$(BIN)/payfacile migrate
-	$(BIN)/payfacile demo
+	PAYFACILE_PUBLIC_PORT=$${PAYFACILE_PUBLIC_PORT:-$(PORT)} $(BIN)/payfacile demo
 	$(BIN)/payfacile serve --host $(HOST) --port $(PORT)
 
 test: test-sqlite test-postgres

@@ -53,16 +53,18 @@ async def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> None:
 
 
 async def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
-    from payfacile.demo import DEMO_BUYER, DEMO_PASSWORD, seed_demo
+    from payfacile.demo import DEMO_BUYER, DEMO_PASSWORD, owner_email, seed_demo
+    from payfacile.platform.urls import central_url
 
     async with connected(settings) as hosts:
-        result = await seed_demo(settings, hosts, slug=args.slug)
+        result = await seed_demo(settings, hosts, slug=args.slug, reset=args.reset)
     store = result.store
-    _say(
-        f"{'Created' if result.created else 'Already there:'} demo store “{store.name}” "
-        f"at {_store_url(settings, store.slug)}"
-    )
+    done = "Reset to new:" if args.reset else "Created" if result.created else "Already there:"
+    _say(f"{done} demo store “{store.name}” at {_store_url(settings, store.slug)}")
     _say(f"Demo buyer: {DEMO_BUYER}, password {DEMO_PASSWORD} (sign in on the portal)")
+    _say(f"Store owner: {owner_email(store.slug)}, emailed an invitation to choose a password")
+    if not settings.smtp_url and not settings.production:
+        _say(f"Emails: {central_url(settings, '/dev/mailbox/')} (sent while serve runs)")
 
 
 async def cmd_stores_create(settings: Settings, args: argparse.Namespace) -> None:
@@ -166,15 +168,18 @@ async def cmd_worker(settings: Settings, _args: argparse.Namespace) -> None:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     from payfacile.app import create_app
     from payfacile.platform.server import Listen, serve
+    from payfacile.platform.urls import central_url, origin
 
-    shown = "localhost" if args.host in {"127.0.0.1", "0.0.0.0", "::"} else args.host  # noqa: S104
-    _say(f"PayFacile serving on http://{args.host}:{args.port} ({_describe_db(settings)})")
-    _say(f"  central host:  http://{settings.platform_domain}:{args.port}/")
-    _say(f"  demo portal:   http://demo.{settings.platform_domain}:{args.port}/portal/")
+    settings = settings.serving_on(args.port)
+    central = central_url(settings, "/")
+    _say(f"PayFacile: open the central host at {central}")
+    _say(f"  demo portal:   {origin(settings, f'demo.{settings.platform_domain}')}/portal/")
+    if not settings.production and not settings.smtp_url:
+        _say(f"  emails:        {central_url(settings, '/dev/mailbox/')}")
     if args.https_port:
         _say(f"  https:         https://{settings.platform_domain}:{args.https_port}/")
-    if shown != "localhost":
-        _say("  (*.localhost names resolve to this machine in browsers)")
+    _say(f"  (listening on {args.host}:{args.port}, {_describe_db(settings)}; stores answer")
+    _say("   on their names, not on an IP address; *.localhost names resolve to this machine)")
     serve(
         settings,
         Listen(
@@ -239,6 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="create a demo store with data (idempotent)")
     demo.add_argument("--slug", default="demo")
+    demo.add_argument(
+        "--reset", action="store_true", help="delete the demo store and make it again as new"
+    )
     demo.set_defaults(handler=cmd_demo)
 
     admins = commands.add_parser("admins", help="platform admins")

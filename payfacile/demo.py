@@ -1,7 +1,8 @@
 """`payfacile demo`: a store with enough data to try every feature of the portal.
 
-Idempotent: a store that already has the demo buyer is left as it is. Everything is written in
-one transaction, so an interrupted run leaves nothing half-made.
+Idempotent: a store that already has the demo buyer is left as it is; `--reset` deletes the
+demo store, its owner's account and everything in them, and makes them again as new.
+Everything is written in one transaction, so an interrupted run leaves nothing half-made.
 """
 
 from __future__ import annotations
@@ -14,10 +15,15 @@ from PIL import Image, ImageDraw, ImageFont
 from tortoise.transactions import in_transaction
 
 from payfacile.platform.config import Settings
+from payfacile.platform.models import Session, SessionKind, Token
 from payfacile.platform.passwords import hash_password
 from payfacile.portal.invoices import issue_invoice
 from payfacile.portal.models import (
     Customer,
+    Invoice,
+    InvoiceCounter,
+    Order,
+    OrderLine,
     OrderStatus,
     Payment,
     PaymentMethod,
@@ -29,7 +35,15 @@ from payfacile.portal.models import (
 from payfacile.portal.orders import Line, place_order
 from payfacile.tenants import stores
 from payfacile.tenants.hosts import HostResolver
-from payfacile.tenants.models import CancellationMode, Product, ProductKind, Store
+from payfacile.tenants.models import (
+    CancellationMode,
+    Membership,
+    MerchantUser,
+    Product,
+    ProductKind,
+    Store,
+    StoreLogo,
+)
 from payfacile.tenants.scope import Scope, scoped
 
 DEMO_BUYER = "buyer@example.com"
@@ -43,25 +57,68 @@ class DemoResult:
     created: bool
 
 
-async def seed_demo(settings: Settings, hosts: HostResolver, *, slug: str = "demo") -> DemoResult:
+# Rows that refer to others go first: the store's own deletion cascades to the rest.
+RESET_ORDER = (
+    Invoice,
+    Payment,
+    OrderLine,
+    Order,
+    Subscription,
+    PaymentMethod,
+    Customer,
+    Product,
+    InvoiceCounter,
+    StoreLogo,
+    Membership,
+)
+
+
+def owner_email(slug: str) -> str:
+    return f"owner@{slug}.example.com"
+
+
+async def seed_demo(
+    settings: Settings, hosts: HostResolver, *, slug: str = "demo", reset: bool = False
+) -> DemoResult:
     slug = stores.validate_slug(slug, settings)
     store = await Store.get_or_none(slug=slug)
-    if store is not None and await scoped(store).query(Customer).filter(email=DEMO_BUYER).exists():
+    if (
+        not reset
+        and store is not None
+        and await scoped(store).query(Customer).filter(email=DEMO_BUYER).exists()
+    ):
         return DemoResult(store=store, created=False)
     async with in_transaction():
+        if reset:
+            await _delete(store, slug)
+            store = None
         if store is None:
             store = await stores.create_store(
                 settings=settings,
                 hosts=hosts,
                 name="Atelier Lumière",
                 slug=slug,
-                owner_email=f"owner@{slug}.example.com",
+                owner_email=owner_email(slug),
             )
         await _brand(store)
         await stores.set_logo(store, _logo(store.brand_color), hosts=hosts)
         await _seed_store(scoped(store))
     await hosts.invalidate_store(store)
     return DemoResult(store=store, created=True)
+
+
+async def _delete(store: Store | None, slug: str) -> None:
+    """The demo store with every row in it, and its owner's account, sessions and links."""
+    if store is not None:
+        scope = scoped(store)
+        for model in RESET_ORDER:
+            await scope.query(model).delete()
+        await Store.filter(id=store.id).delete()  # sessions and links of the store go with it
+    owner = await MerchantUser.get_or_none(email=owner_email(slug))
+    if owner is not None:
+        await Session.filter(kind=SessionKind.MERCHANT, subject_id=owner.id).delete()
+        await Token.filter(subject_kind=SessionKind.MERCHANT, subject_id=owner.id).delete()
+        await owner.delete()
 
 
 async def _brand(store: Store) -> None:

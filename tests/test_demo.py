@@ -1,11 +1,13 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from quart.typing import TestClientProtocol as Client
 
 from payfacile.demo import DEMO_BUYER, seed_demo
+from payfacile.platform import db
 from payfacile.platform.config import Settings
+from payfacile.platform.models import OutboxEmail, Session, SessionKind
 from payfacile.portal.models import (
     Customer,
     Invoice,
@@ -15,10 +17,12 @@ from payfacile.portal.models import (
     PaymentMethod,
     Subscription,
 )
+from payfacile.schema import MODEL_MODULES
 from payfacile.tenants.hosts import HostResolver
-from payfacile.tenants.models import Product, ProductKind, Store
+from payfacile.tenants.models import MerchantUser, Product, ProductKind, Store
 from payfacile.tenants.scope import scoped
-from tests.conftest import RunningApp
+from tests.conftest import RunningApp, opened, run_sync
+from tests.test_cli import payfacile
 
 
 async def test_demo_covers_every_portal_feature(settings: Settings, hosts: HostResolver) -> None:
@@ -75,3 +79,70 @@ async def test_demo_portal_page_opens(client: Client, services: RunningApp) -> N
     page = await response.get_data(as_text=True)
     assert "Atelier Lumière" in page
     assert "#0f766e" in page
+
+
+async def _counts(store: Store) -> list[int]:
+    scope = scoped(store)
+    return [await scope.query(m).count() for m in (Customer, Order, Invoice, Subscription)]
+
+
+async def _use_the_demo(settings: Settings) -> tuple[list[int], int]:
+    """The demo as new (its counts, its id), then as someone left it after trying it: the
+    owner chose a password and signed in; the buyer renamed themself, canceled and removed
+    their cards; a customer was added."""
+    await db.init_db(settings, MODEL_MODULES)
+    try:
+        store = await Store.get(slug="demo")
+        new = await _counts(store)
+        scope = scoped(store)
+        owner = await MerchantUser.get(email="owner@demo.example.com")
+        await MerchantUser.filter(id=owner.id).update(password_hash="chosen")
+        now = datetime.now(UTC)
+        await Session.create(
+            id_hash="x" * 64,
+            kind=SessionKind.MERCHANT,
+            subject_id=owner.id,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + timedelta(days=1),
+        )
+        buyer = await scope.get(Customer, email=DEMO_BUYER)
+        await scope.update(buyer, name="Someone else")
+        await scope.query(Subscription).update(cancel_at_period_end=True)
+        await scope.query(PaymentMethod).delete()
+        await scope.create(Customer, email="new@example.com", name="New")
+        assert await _counts(store) != new
+        return new, store.id
+    finally:
+        await db.close_db()
+
+
+async def _check_as_new(settings: Settings, new_counts: list[int], used_id: int) -> None:
+    await db.init_db(settings, MODEL_MODULES)
+    try:
+        store = await Store.get(slug="demo")
+        assert store.id != used_id
+        assert await _counts(store) == new_counts
+        scope = scoped(store)
+        buyer = await scope.get(Customer, email=DEMO_BUYER)
+        assert buyer.name == "Camille Martin"
+        assert await scope.query(PaymentMethod).filter(customer_id=buyer.id).exists()
+        assert not await scope.query(Subscription).filter(cancel_at_period_end=True).exists()
+        owner = await MerchantUser.get(email="owner@demo.example.com")
+        assert owner.password_hash is None  # chosen again, from a new invitation
+        assert not await Session.filter(kind=SessionKind.MERCHANT).exists()
+        invitations = await OutboxEmail.filter(to_address=owner.email).order_by("id")
+        assert len(invitations) == 2  # the first run's, and a new one
+        assert "/account/set-password/" in opened(invitations[-1]).text_body
+        assert await Store.all().count() == 1
+    finally:
+        await db.close_db()
+
+
+def test_demo_reset_puts_the_demo_back_as_new(settings: Settings) -> None:
+    assert payfacile(settings, "demo").returncode == 0
+    new_counts, used_id = run_sync(_use_the_demo(settings))
+    reset = payfacile(settings, "demo", "--reset")
+    assert reset.returncode == 0, reset.stderr
+    assert "Store owner: owner@demo.example.com" in reset.stdout
+    run_sync(_check_as_new(settings, new_counts, used_id))

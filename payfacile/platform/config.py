@@ -8,7 +8,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
@@ -54,6 +54,7 @@ class Settings(BaseSettings):
     job_retry_base_seconds: float = Field(default=10.0, gt=0)  # first retry; doubles after
     smtp_timeout: float = Field(default=30.0, gt=0)
     job_concurrency: int = Field(default=8, ge=1, le=200)  # jobs one process runs at once
+    _public_port_given: bool = PrivateAttr(default=False)
 
     _split_lists = field_validator(
         "platform_ips", "secret_key", "trusted_proxies", "dns_nameservers", mode="before"
@@ -81,6 +82,7 @@ class Settings(BaseSettings):
         if not self.mail_from:
             self.mail_from = f"no-reply@{self.platform_domain}"
         production = self.env == "production"
+        self._public_port_given = "public_port" in self.model_fields_set
         if self.public_scheme is None:
             self.public_scheme = "https" if production else "http"
         if self.public_port is None and not production:
@@ -92,6 +94,13 @@ class Settings(BaseSettings):
     @property
     def production(self) -> bool:
         return self.env == "production"
+
+    def serving_on(self, port: int) -> Settings:
+        """These settings for a server listening on `port`: outside production, emailed links
+        use that port, unless `PUBLIC_PORT` was given (a proxy in front, say)."""
+        if self.production or self._public_port_given:
+            return self
+        return self.model_copy(update={"public_port": port})
 
     @cached_property
     def secret_keys(self) -> list[bytes]:

@@ -9,6 +9,7 @@ class PayFacileError(Exception):
     status = 400
     code = "bad_request"
     title: Message = _l("Something is wrong with this request")
+    links: tuple[tuple[Message, str], ...] = ()  # (label, URL) the error page offers
 
     def __init__(self, message: Message, *, field: str | None = None) -> None:
         super().__init__(str(message))

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 from urllib.parse import urlsplit
 
-from quart import Blueprint, Response, jsonify, redirect, request
+from quart import Blueprint, Response, current_app, jsonify, redirect, request
 from quart.typing import ResponseReturnValue
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.routing import MapAdapter, RequestRedirect
 
 from payfacile.platform import db
 from payfacile.platform.errors import InvalidInput
@@ -48,7 +50,7 @@ async def choose_language() -> ResponseReturnValue:
     language = form.get("language", "")
     if language not in LANGUAGES:
         raise InvalidInput(_l("Choose English or French."), field="language")
-    response = redirect(safe_next(form.get("next")), 303)
+    response = redirect(page_to_show(safe_next(form.get("next"))), 303)
     response.set_cookie(
         LANGUAGE_COOKIE,
         language,
@@ -59,6 +61,33 @@ async def choose_language() -> ResponseReturnValue:
         samesite="Lax",
     )
     return response
+
+
+def page_to_show(target: str) -> str:
+    """`target` when it answers GET; for a form's address (`/portal/login/link`, which a page
+    answering that form carries), the nearest parent page that does (`/portal/login`)."""
+    adapter = current_app.create_url_adapter(request)
+    path = urlsplit(target).path
+    if adapter is None or _answers_get(adapter, path) is not False:
+        return target
+    while path not in {"", "/"}:
+        path = path.rsplit("/", 1)[0]
+        if _answers_get(adapter, path or "/"):
+            return path or "/"
+    return "/"
+
+
+def _answers_get(adapter: MapAdapter, path: str) -> bool | None:
+    """True: GET is served; False: the path takes other methods only; None: no such path."""
+    try:
+        adapter.match(path, method="GET")
+    except RequestRedirect:
+        return True
+    except MethodNotAllowed:
+        return False
+    except NotFound:
+        return None
+    return True
 
 
 def safe_next(target: str | None, *, default: str = "/") -> str:

@@ -163,7 +163,14 @@ def _wants_json() -> bool:
     return best == "application/json"
 
 
-async def render_error(status: int, code: str, title: Message, message: Message) -> Response:
+async def render_error(
+    status: int,
+    code: str,
+    title: Message,
+    message: Message,
+    *,
+    links: tuple[tuple[Message, str], ...] = (),
+) -> Response:
     if _wants_json():
         response = current_app.response_class(
             _json_body(code=code, message=str(message)), status=status, mimetype="application/json"
@@ -172,7 +179,12 @@ async def render_error(status: int, code: str, title: Message, message: Message)
     if not hasattr(g, "csp_nonce"):
         g.csp_nonce = secrets.token_urlsafe(16)
     body = await render_template(
-        "errors/error.html", status=status, code=code, title=title, message=message
+        "errors/error.html",
+        status=status,
+        code=code,
+        title=title,
+        message=message,
+        links=links,
     )
     return current_app.response_class(body, status=status, mimetype="text/html")
 
@@ -191,7 +203,9 @@ _HTTP_ERRORS: dict[int, tuple[Message, Message]] = {
 def _register_errors(app: Quart) -> None:
     @app.errorhandler(PayFacileError)
     async def payfacile_error(error: PayFacileError) -> Response:
-        response = await render_error(error.status, error.code, error.title, error.message)
+        response = await render_error(
+            error.status, error.code, error.title, error.message, links=error.links
+        )
         retry_after = getattr(error, "retry_after", None)
         if retry_after is not None:
             response.headers["Retry-After"] = str(retry_after)

@@ -7,6 +7,7 @@ on an earlier one. The email address changes only through its confirmation link 
 from __future__ import annotations
 
 import functools
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -57,7 +58,15 @@ def countries(language: str) -> list[tuple[str, str]]:
         for code, name in Locale.parse(language).territories.items()
         if isinstance(code, str) and len(code) == 2 and code.isalpha() and code not in NOT_COUNTRIES
     ]
-    return sorted(found, key=lambda item: item[1].casefold())
+    return sorted(found, key=lambda item: collation_key(item[1]))
+
+
+def collation_key(name: str) -> tuple[str, str]:
+    """Sort as a French or English reader expects: letters first, accents and case only to
+    break ties ("Égypte" between "Danemark" and "Espagne", not after "Zimbabwe")."""
+    decomposed = unicodedata.normalize("NFKD", name.casefold())
+    letters = "".join(char for char in decomposed if not unicodedata.combining(char))
+    return letters.replace("œ", "oe").replace("æ", "ae"), name
 
 
 @functools.cache

@@ -2,7 +2,9 @@
 
 The merchant's switch on the product (`portal_cancellation_allowed`) decides whether a buyer
 may cancel on their own; its `cancellation_mode` whether that happens at the end of the paid
-period (the buyer can resume until then) or at once. The merchant is emailed every time.
+period (the buyer can resume until then) or at once. The merchant is emailed every time, and
+the buyer gets a dated confirmation (or, for a request, a dated receipt): French law asks for
+one on a durable medium.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from payfacile.platform.i18n import date, language_of
 from payfacile.platform.mail import queue_email
 from payfacile.platform.text import _l
 from payfacile.portal.models import Customer, Subscription, SubscriptionStatus
+from payfacile.tenants.branding import brand_of
 from payfacile.tenants.models import CancellationMode, Product, Store
 from payfacile.tenants.scope import across_stores, scoped
+from payfacile.tenants.urls import store_url
 
 MAX_REASON = 500
 
@@ -83,7 +87,14 @@ async def cancel(
         changes = {"cancel_at_period_end": True, "canceled_at": now}
     async with in_transaction():
         await scoped(store).update(subscription, cancellation_reason=reason, **changes)
-        await _tell_merchant(settings, store, customer, subscription, "subscription_canceled")
+        await _tell(
+            settings,
+            store,
+            customer,
+            subscription,
+            "subscription_canceled",
+            buyer_template="buyer_subscription_canceled",
+        )
     return subscription
 
 
@@ -98,7 +109,7 @@ async def resume(
         await scoped(store).update(
             subscription, cancel_at_period_end=False, canceled_at=None, cancellation_reason=""
         )
-        await _tell_merchant(settings, store, customer, subscription, "subscription_resumed")
+        await _tell(settings, store, customer, subscription, "subscription_resumed")
     return subscription
 
 
@@ -110,9 +121,16 @@ async def request_cancellation(
     if has_ended(subscription):
         raise Conflict(_l("This subscription is already canceled."))
     reason = " ".join(reason.split())[:MAX_REASON]
-    await _tell_merchant(
-        settings, store, customer, subscription, "cancellation_requested", reason=reason
-    )
+    async with in_transaction():
+        await _tell(
+            settings,
+            store,
+            customer,
+            subscription,
+            "cancellation_requested",
+            buyer_template="buyer_cancellation_requested",
+            reason=reason,
+        )
     return subscription
 
 
@@ -128,29 +146,53 @@ async def end_lapsed(now: datetime | None = None) -> int:
     )
 
 
-async def _tell_merchant(
+async def _tell(
     settings: Settings,
     store: Store,
     customer: Customer,
     subscription: Subscription,
     template: str,
     *,
+    buyer_template: str | None = None,
     reason: str | None = None,
 ) -> None:
+    """Email the store `template` about the buyer's change; with `buyer_template`, the buyer
+    too: their own dated record of it. Call inside the change's transaction."""
+    facts = {
+        "product": subscription.product.name,
+        "immediately": subscription.status == SubscriptionStatus.CANCELED,
+        "reason": subscription.cancellation_reason if reason is None else reason,
+    }
     language = language_of(store.locale)
     await queue_email(
         settings,
         to=store.support_email,
         template=template,
         context={
+            **facts,
             "store_name": store.name,
-            "product": subscription.product.name,
             "buyer_name": customer.name,
             "buyer_email": customer.email,
             "ends": date(subscription.current_period_end, language),
-            "immediately": subscription.status == SubscriptionStatus.CANCELED,
-            "reason": subscription.cancellation_reason if reason is None else reason,
         },
         language=language,
         reply_to=customer.email,
+    )
+    if buyer_template is None:
+        return
+    language = language_of(customer.language or store.locale)
+    await queue_email(
+        settings,
+        to=customer.email,
+        template=buyer_template,
+        context={
+            **facts,
+            "name": customer.name,
+            "on": date(subscription.canceled_at or datetime.now(UTC), language),
+            "ends": date(subscription.current_period_end, language),
+            "url": await store_url(settings, store, "/portal/subscriptions"),
+        },
+        brand=brand_of(store),
+        store_id=store.id,
+        language=language,
     )

@@ -15,20 +15,39 @@ from quart import g, request
 
 from payfacile.platform.account_pages import AccountPages
 from payfacile.platform.brand import PLATFORM
-from payfacile.platform.errors import NotFound, StoreUnavailable
+from payfacile.platform.config import Settings
+from payfacile.platform.errors import BadHost, NotFound, StoreUnavailable
 from payfacile.platform.i18n import DEFAULT_LANGUAGE, pick_locale
 from payfacile.platform.services import services
 from payfacile.platform.text import Message, _l
+from payfacile.platform.urls import central_url, origin
 from payfacile.tenants.accounts import CentralDirectory, email_reset_link
 from payfacile.tenants.branding import brand_of
 from payfacile.tenants.hosts import Site, guarded_host, resolver
-from payfacile.tenants.models import StoreStatus
+from payfacile.tenants.models import Store, StoreStatus
+
+DEMO_SLUG = "demo"
+
+
+async def entries(settings: Settings) -> tuple[tuple[Message, str], ...]:
+    """(label, URL) of where a person who came in through the wrong door can go: the central
+    host and, outside production, the demo store's portal once `payfacile demo` made it."""
+    central = (_l("PayFacile's home page"), central_url(settings, "/"))
+    if settings.production or not await Store.exists(slug=DEMO_SLUG):
+        return (central,)
+    demo = origin(settings, f"{DEMO_SLUG}.{settings.platform_domain}")
+    return central, (_l("The demo store's customer portal"), f"{demo}/portal/")
 
 
 async def resolve_site() -> None:
     g.site = None
     g.store = None
-    hostname = guarded_host(cast(Mapping[str, Any], request.scope))
+    try:
+        hostname = guarded_host(cast(Mapping[str, Any], request.scope))
+    except BadHost as error:
+        g.locale = pick_locale(request)
+        error.links = await entries(services().settings)
+        raise
     site: Site = await resolver().resolve_normalised(hostname)
     store = site.store
     g.site = site

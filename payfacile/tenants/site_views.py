@@ -5,7 +5,11 @@ from __future__ import annotations
 from quart import Blueprint, Response, g, redirect, render_template, request
 from quart.typing import ResponseReturnValue
 
+from payfacile.platform.services import services
+from payfacile.platform.text import _l
 from payfacile.tenants.branding import logo_of
+from payfacile.tenants.mailbox_views import PATH as MAILBOX
+from payfacile.tenants.site import entries
 
 blueprint = Blueprint("site", __name__)
 
@@ -14,7 +18,11 @@ blueprint = Blueprint("site", __name__)
 async def home() -> ResponseReturnValue:
     if g.site.kind == "store":
         return redirect("/portal/", 302)
-    return await render_template("platform/home.html")
+    settings = services().settings
+    if settings.production:
+        return await render_template("platform/home.html", shortcuts=())
+    shortcuts = (*(await entries(settings))[1:], (_l("Emails sent (development)"), f"{MAILBOX}/"))
+    return await render_template("platform/home.html", shortcuts=shortcuts)
 
 
 @blueprint.get("/brand/logo")

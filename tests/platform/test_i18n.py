@@ -105,3 +105,17 @@ def test_money_reads_exactly_as_babel_writes_it(language: str, currency: str) ->
     for amount in amounts:
         expected = format_currency(amount / 10**digits, currency, locale=language)
         assert money(amount, currency, language) == expected, amount
+
+
+async def test_a_store_name_starting_with_a_vowel_reads_well_in_french(database: Settings) -> None:
+    store = await make_store("atelier", name="Atelier Lumière", locale="fr")
+    row = await queue_email(
+        database,
+        to="client@example.com",
+        template="store_invitation",
+        context={"store_name": store.name, "url": "http://x.example/", "expires": "demain"},
+        brand=brand_of(store),
+        store_id=store.id,
+    )
+    assert "de Atelier" not in row.html_body
+    assert "Envoyé par PayFacile pour le compte de la boutique Atelier Lumière." in row.html_body

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.client
+import re
 import socket
 import subprocess
 import sys
@@ -11,17 +13,19 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 
 from payfacile.platform import db
 from payfacile.platform.cache import Shared
 from payfacile.platform.config import Settings
+from payfacile.platform.models import OutboxEmail
 from payfacile.schema import MODEL_MODULES
 from payfacile.tenants.hosts import LOCAL_TTL_WITH_REDIS_SECONDS, HostResolver
 from payfacile.tenants.models import DomainStatus, Store
-from tests.conftest import TEST_REDIS_URL, run_sync, settings_env
-from tests.factories import make_domain
+from tests.conftest import TEST_REDIS_URL, opened, run_sync, settings_env
+from tests.factories import make_customer, make_domain
 from tests.test_cli import create_store, payfacile
 
 
@@ -44,7 +48,7 @@ def status(port: int, host: str, path: str = "/portal/login") -> int:
 
 @contextmanager
 def server(
-    settings: Settings, cwd: Path, *extra: str
+    settings: Settings, cwd: Path, *extra: str, env: dict[str, str] | None = None
 ) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
     port = free_port()
     log_path = settings.data_dir / f"server-{port}.log"
@@ -60,7 +64,7 @@ def server(
                 "--no-access-log",
                 *extra,
             ],
-            env=settings_env(settings),
+            env=settings_env(settings, **(env or {})),
             cwd=cwd,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -182,3 +186,71 @@ def test_serve_with_workers_serves_and_stops_cleanly(settings: Settings, tmp_pat
         assert len(workers) == 2
     assert process.returncode == 0
     assert {pid for pid in workers if Path(f"/proc/{pid}").exists()} == set()
+
+
+async def _add_buyer(settings: Settings, slug: str, email: str) -> None:
+    await db.init_db(settings, MODEL_MODULES)
+    try:
+        await make_customer(await Store.get(slug=slug), email)
+    finally:
+        await db.close_db()
+
+
+async def _emailed_text(settings: Settings, to: str) -> str:
+    await db.init_db(settings, MODEL_MODULES)
+    try:
+        email = await OutboxEmail.filter(to_address=to).order_by("-id").first()
+        assert email is not None, f"no email to {to}"
+        return opened(email).text_body
+    finally:
+        await db.close_db()
+
+
+def ask_for_a_sign_in_link(port: int, host: str, email: str) -> None:
+    """What a buyer does: open the sign-in page, then send its "email me a link" form."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", "/portal/login", headers={"Host": host})
+        page = connection.getresponse()
+        cookies = "; ".join(c.split(";")[0] for c in page.headers.get_all("Set-Cookie") or [])
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.read().decode())
+        assert token is not None
+        connection.request(
+            "POST",
+            "/portal/login/link",
+            body=urlencode({"csrf_token": token.group(1), "link_email": email}),
+            headers={
+                "Host": host,
+                "Cookie": cookies,
+                "Content-Type": "application/x-www-form-urlencoded",
+            },
+        )
+        answer = connection.getresponse()
+        assert answer.status == 200, answer.read()[:500]
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize("public_port", [None, "8443"])
+def test_emailed_links_use_the_port_serve_listens_on_unless_told_otherwise(
+    settings: Settings, tmp_path: Path, public_port: str | None
+) -> None:
+    create_store(settings, "acme")
+    run_sync(_add_buyer(settings, "acme", "camille@example.com"))
+    env = {"PAYFACILE_PUBLIC_PORT": public_port} if public_port else {}
+    with server(settings, tmp_path, env=env) as (port, _):
+        ask_for_a_sign_in_link(port, "acme.payfacile.localhost", "camille@example.com")
+    text = run_sync(_emailed_text(settings, "camille@example.com"))
+    link = re.search(r"http://acme\.payfacile\.localhost(:\d+)?/portal/sign-in/\S+", text)
+    assert link is not None, text
+    assert link.group(1) == f":{public_port or port}"
+
+
+def test_serve_first_names_the_addresses_to_open(settings: Settings, tmp_path: Path) -> None:
+    with server(settings, tmp_path) as (port, _):
+        lines = (settings.data_dir / f"server-{port}.log").read_text().splitlines()
+    assert f"http://payfacile.localhost:{port}/" in lines[0]
+    shown = "\n".join(lines)
+    assert f"http://demo.payfacile.localhost:{port}/portal/" in shown
+    assert f"http://payfacile.localhost:{port}/dev/mailbox/" in shown
+    assert "http://127.0.0.1" not in shown  # a store host is not served on an IP address

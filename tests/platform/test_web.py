@@ -17,11 +17,13 @@ from payfacile.app import create_app
 from payfacile.platform.config import Settings
 from tests.conftest import TEST_REDIS_URL, make_settings
 from tests.factories import make_store
+from tests.portal.test_auth import acme_with_buyer, post, sign_in
 
 STORE_HOST = "acme.payfacile.localhost"
 CENTRAL_HOST = "payfacile.localhost"
 DEAD_REDIS_URL = "redis://127.0.0.1:1/0"
 STYLE_NONCE = re.compile(r'<style nonce="([^"]+)">')
+PAYMENTS = "/portal/payment-methods"
 CSRF_INPUT = re.compile(r'<input type="hidden" name="csrf_token" value="([^"]+)">')
 
 
@@ -179,6 +181,37 @@ async def test_a_post_with_the_page_token_changes_the_language(client: Client) -
     assert "domain" not in cookie
     assert "secure" not in cookie
     assert '<html lang="fr">' in await open_page(client)
+
+
+LANGUAGE_NEXT = re.compile(r'<form class="language"[^>]*>.*?name="next" value="([^"]*)"', re.S)
+
+
+@pytest.mark.parametrize(
+    ("form_path", "form", "back_to"),
+    [
+        ("/portal/login/link", {"link_email": "not an address"}, "/portal/login"),
+        ("/portal/payment-methods/card", {"number": "4242", "expiry": "01/20"}, PAYMENTS),
+        ("/portal/payment-methods/sepa", {"iban": "DE00", "holder": "C"}, PAYMENTS),
+    ],
+)
+async def test_switching_language_on_a_page_that_answered_a_form_returns_to_its_page(
+    client: Client, form_path: str, form: dict[str, str], back_to: str
+) -> None:
+    await acme_with_buyer()
+    if back_to == PAYMENTS:
+        await sign_in(client)
+    answered = await post(client, form_path, form, page=back_to)
+    assert answered.status_code == 422
+    page = await answered.get_data(as_text=True)
+    found = LANGUAGE_NEXT.search(page)
+    assert found is not None, "the page has no language form"
+    token = await form_token(client, path=back_to)
+    response = await choose_language(client, "fr", token=token, next_url=found.group(1))
+    assert response.status_code == 303
+    assert response.headers["Location"] == back_to
+    landed = await client.get(response.headers["Location"], headers={"Host": STORE_HOST})
+    assert landed.status_code == 200
+    assert '<html lang="fr">' in await landed.get_data(as_text=True)
 
 
 async def test_the_token_header_works_in_place_of_the_field(client: Client) -> None:

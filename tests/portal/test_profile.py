@@ -101,3 +101,14 @@ async def test_a_french_buyer_gets_french_countries_and_messages(client: Client)
     page = await response.get_data(as_text=True)
     assert "Ce numéro de téléphone n’est pas valide." in page
     assert '<option value="DE">Allemagne</option>' in page
+
+
+async def test_french_countries_are_in_french_alphabetical_order(client: Client) -> None:
+    await acme_with_buyer(language="fr")
+    await sign_in(client)
+    page = await (await client.get(PAGE, headers=ACME)).get_data(as_text=True)
+    shown = [page.index(f">{name}</option>") for name in FRENCH_ORDER]
+    assert shown == sorted(shown), "Égypte goes between Danemark and Espagne, Îles Cook among the I"
+
+
+FRENCH_ORDER = ("Danemark", "Égypte", "Espagne", "Îles Cook", "Inde", "Irlande", "Zimbabwe")

@@ -10,6 +10,7 @@ import pytest
 from quart.typing import TestClientProtocol as Client
 
 from payfacile.app import registry
+from payfacile.platform import i18n
 from payfacile.platform.config import Settings
 from payfacile.platform.jobs import scheduler_loop
 from payfacile.platform.models import OutboxEmail
@@ -200,3 +201,79 @@ async def test_the_scheduler_ends_subscriptions_whose_last_period_is_over(
     assert (await reload(store, lapsed)).status == SubscriptionStatus.CANCELED
     assert (await reload(store, pending)).status == SubscriptionStatus.ACTIVE
     assert (await reload(store, renewing)).status == SubscriptionStatus.ACTIVE  # billing's job
+
+
+async def buyer_emails() -> list[OutboxEmail]:
+    return list(await OutboxEmail.filter(to_address="camille@example.com").order_by("id"))
+
+
+def days_around(before: datetime) -> set[str]:
+    """How the test's day reads in an email: the day it started, or the next near midnight."""
+    return {i18n.date(before, "en"), i18n.date(datetime.now(UTC), "en")}
+
+
+@pytest.mark.parametrize(
+    ("mode", "says"),
+    [
+        (CancellationMode.END_OF_PERIOD, "It stays active until May 17, 2031, then ends."),
+        (CancellationMode.IMMEDIATELY, "It ended at once."),
+    ],
+)
+async def test_a_buyer_who_cancels_gets_a_dated_confirmation(
+    client: Client, mode: CancellationMode, says: str
+) -> None:
+    store, buyer = await acme_with_buyer()
+    sub = await subscribe(store, buyer, allowed=True, mode=mode)
+    await sign_in(client)
+    before = datetime.now(UTC)
+    await post(client, f"{PAGE}/{sub.id}/cancel", {"reason": "Too much coffee"}, page=PAGE)
+    [email] = await buyer_emails()
+    assert email.subject == "Your subscription to Coffee club is canceled"
+    assert email.store_id == store.id
+    assert email.from_address.startswith("Acme Coffee")
+    on = [day for day in days_around(before) if f"Coffee club on {day}." in email.text_body]
+    assert on, email.text_body
+    assert says in email.text_body
+    assert "Your reason: Too much coffee" in email.text_body
+    assert "http://acme.payfacile.localhost:8000/portal/subscriptions" in email.text_body
+    assert "Keep this email: it confirms your cancellation." in email.html_body
+
+
+async def test_a_buyer_who_asks_to_cancel_gets_a_dated_receipt(client: Client) -> None:
+    store, buyer = await acme_with_buyer()
+    sub = await subscribe(store, buyer, allowed=False, name="Machine service plan")
+    await sign_in(client)
+    before = datetime.now(UTC)
+    form = {"reason": "Moving abroad"}
+    await post(client, f"{PAGE}/{sub.id}/request-cancellation", form, page=PAGE)
+    [email] = await buyer_emails()
+    assert email.subject == "We received your request to cancel Machine service plan"
+    asked = [
+        day for day in days_around(before) if f"On {day}, you asked Acme Coffee" in email.text_body
+    ]
+    assert asked, email.text_body
+    assert "it renews on May 17, 2031" in email.text_body
+    assert "Your reason: Moving abroad" in email.text_body
+    assert "dated receipt of your request" in email.text_body
+    assert len(await merchant_emails()) == 1  # the store's copy, as before
+
+
+async def test_a_french_buyer_gets_the_receipt_in_french(client: Client) -> None:
+    store, buyer = await acme_with_buyer(language="fr")
+    sub = await subscribe(store, buyer, allowed=False, name="Entretien")
+    await sign_in(client)
+    await post(client, f"{PAGE}/{sub.id}/request-cancellation", {}, page=PAGE)
+    [email] = await buyer_emails()
+    assert email.subject == "Nous avons bien reçu votre demande de résiliation : Entretien"
+    assert "il se renouvelle le 17 mai 2031" in email.text_body
+
+
+async def test_the_plain_text_email_keeps_its_sentences_apart(client: Client) -> None:
+    store, buyer = await acme_with_buyer()
+    sub = await subscribe(store, buyer, allowed=True)
+    await sign_in(client)
+    await post(client, f"{PAGE}/{sub.id}/cancel", {"reason": "Too much coffee"}, page=PAGE)
+    [email] = await merchant_emails()
+    assert "they can resume it until then.\n\nTheir reason: Too much coffee\n\nReply" in (
+        email.text_body
+    )
