@@ -15,7 +15,7 @@ from babel import Locale
 from babel.dates import format_date, format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from babel.numbers import format_currency, get_currency_precision
+from babel.numbers import format_currency, format_percent, get_currency_precision
 from babel.support import NullTranslations, Translations
 from markupsafe import Markup
 from quart import Quart, Request, g
@@ -104,6 +104,15 @@ def _money_format(language: str, currency: str) -> Callable[[int], str]:
     return fast if all(fast(amount) == babel(amount) for amount in samples) else babel
 
 
+def rate(basis_points: int, language: str | None = None) -> str:
+    """`2000` → "20%" in English, "20 %" in French; `550` → "5.5%"."""
+    return format_percent(
+        basis_points / 10_000,
+        locale=_locale(language or current_language()),
+        decimal_quantization=False,
+    )
+
+
 def date(value: datetime, language: str | None = None) -> str:
     return _date(value.date(), language or current_language())
 
@@ -143,5 +152,5 @@ def install_i18n(app: Quart) -> None:
     )
     # Jinja wraps gettext to escape and format; ours does both itself, so it goes in bare.
     app.jinja_env.globals.update(gettext=_template_gettext, _=_template_gettext)
-    app.jinja_env.filters.update(money=money, date=date, datetime=datetime_)
+    app.jinja_env.filters.update(money=money, rate=rate, date=date, datetime=datetime_)
     app.jinja_env.globals.update(LANGUAGES=LANGUAGES, current_language=current_language)

@@ -11,6 +11,8 @@ from tortoise.transactions import in_transaction
 from payfacile.platform.errors import NotFound
 from payfacile.platform.text import _l
 from payfacile.portal.models import Customer, Invoice, InvoiceCounter, Order, OrderLine
+from payfacile.portal.orders import net_of
+from payfacile.portal.vat import taxes_by_rate
 from payfacile.tenants.models import Store
 from payfacile.tenants.scope import scoped
 
@@ -55,13 +57,9 @@ def _buyer(customer: Customer) -> dict[str, Any]:
 
 
 def _taxes(lines: list[OrderLine]) -> list[dict[str, int]]:
-    by_rate: dict[int, list[int]] = {}
-    for line in lines:
-        net = line.unit_price * line.quantity
-        by_rate.setdefault(line.tax_rate_bp, [0, 0])
-        by_rate[line.tax_rate_bp][0] += net
-        by_rate[line.tax_rate_bp][1] += line.total - net
-    return [{"rate_bp": rate, "base": v[0], "amount": v[1]} for rate, v in sorted(by_rate.items())]
+    """Per rate, on the net total of the rate, rounded half-up (`portal.vat`)."""
+    taxes = taxes_by_rate((line.tax_rate_bp, net_of(line)) for line in lines)
+    return [{"rate_bp": t.rate_bp, "base": t.base, "amount": t.amount} for t in taxes]
 
 
 async def issue_invoice(store: Store, order: Order, *, issued_at: datetime) -> Invoice:
@@ -80,7 +78,7 @@ async def issue_invoice(store: Store, order: Order, *, issued_at: datetime) -> I
                     "quantity": line.quantity,
                     "unit_price": line.unit_price,
                     "tax_rate_bp": line.tax_rate_bp,
-                    "total": line.total,
+                    "net": net_of(line),  # excluding VAT; the lines add up to the subtotal
                 }
                 for line in lines
             ],

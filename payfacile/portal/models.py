@@ -80,7 +80,7 @@ class OrderLine(TenantOwned):
     quantity = fields.IntField(default=1)
     unit_price = fields.BigIntField()
     tax_rate_bp = fields.IntField(default=0)  # basis points: 2000 = 20 %
-    total = fields.BigIntField()
+    total = fields.BigIntField()  # quantity × unit price, excluding VAT (VAT is per rate)
 
     class Meta:
         table = "order_line"

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from babel import Locale
-from babel.numbers import format_percent
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from xhtml2pdf import pisa
 from xhtml2pdf.config.resources import ResourceAccessPolicy
@@ -161,9 +160,7 @@ def _environment(language: str) -> Environment:
     env.filters.update(
         money=lambda amount, currency: _pdf_text(i18n.money(amount, currency, language)),
         date=lambda value: i18n.date(value, language),
-        rate=lambda basis_points: _pdf_text(
-            format_percent(basis_points / 10_000, locale=language, decimal_quantization=False)
-        ),
+        rate=lambda basis_points: _pdf_text(i18n.rate(basis_points, language)),
         country=lambda code: Locale.parse(language).territories.get(code, code) if code else "",
     )
     return env
