@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from payfacile.platform.errors import NotFound
+from payfacile.platform.errors import Conflict, NotFound
 from payfacile.platform.text import _l
 from payfacile.portal.models import Customer, Invoice, InvoiceCounter, Order, OrderLine
 from payfacile.portal.orders import net_of
@@ -20,11 +21,17 @@ NUMBER_PREFIX = "INV"
 
 
 async def next_invoice_number(store: Store) -> str:
-    """The next number of the store's gap-free sequence. Call inside a transaction."""
+    """The next number of the store's gap-free sequence. Call inside a transaction: the
+    counter stays locked until it ends, so a rolled-back issue gives its number back."""
     scope = scoped(store)
     counter = await scope.query(InvoiceCounter).select_for_update().first()
     if counter is None:
-        counter = await scope.create(InvoiceCounter, next_value=1)
+        try:
+            async with in_transaction():  # a savepoint: losing the race to create is fine
+                await scope.create(InvoiceCounter, next_value=1)
+        except IntegrityError:
+            pass  # another issue created it first; it is ours once that one commits
+        counter = await scope.query(InvoiceCounter).select_for_update().get()
     value = counter.next_value
     await scope.query(InvoiceCounter).filter(id=counter.id).update(next_value=F("next_value") + 1)
     return f"{NUMBER_PREFIX}-{value:06d}"
@@ -63,9 +70,23 @@ def _taxes(lines: list[OrderLine]) -> list[dict[str, int]]:
 
 
 async def issue_invoice(store: Store, order: Order, *, issued_at: datetime) -> Invoice:
-    """Freeze `order` into a new invoice: seller, buyer and lines are copied as they are now."""
+    """Freeze `order` into a new invoice: seller, buyer and lines are copied as they are now.
+
+    An order has one invoice: issuing another is a `Conflict` naming it. The order's row is
+    locked first, so two issues of one order at once come out as one invoice and a refusal,
+    and the refused one takes no number."""
     scope = scoped(store)
     async with in_transaction():
+        await scope.query(Order).select_for_update().filter(id=order.id).only("id").first()
+        existing = await scope.query(Invoice).filter(order_id=order.id).only("number").first()
+        if existing is not None:
+            raise Conflict(
+                _l(
+                    "Order %(order)s already has an invoice: %(invoice)s.",
+                    order=order.number,
+                    invoice=existing.number,
+                )
+            )
         customer = await scope.get(Customer, id=order.customer_id)
         lines = await scope.query(OrderLine).filter(order_id=order.id).order_by("id")
         snapshot = {
