@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
@@ -13,6 +13,7 @@ from payfacile.platform.errors import Conflict, NotFound
 from payfacile.platform.text import _l
 from payfacile.portal.models import Customer, Invoice, InvoiceCounter, Order, OrderLine
 from payfacile.portal.orders import net_of
+from payfacile.portal.pdf import branding_at_issue
 from payfacile.portal.vat import taxes_by_rate
 from payfacile.tenants.models import Store
 from payfacile.tenants.scope import scoped
@@ -89,6 +90,7 @@ async def issue_invoice(store: Store, order: Order, *, issued_at: datetime) -> I
             )
         customer = await scope.get(Customer, id=order.customer_id)
         lines = await scope.query(OrderLine).filter(order_id=order.id).order_by("id")
+        branding = await branding_at_issue(store)
         snapshot = {
             "seller": _seller(store),
             "buyer": _buyer(customer),
@@ -109,6 +111,7 @@ async def issue_invoice(store: Store, order: Order, *, issued_at: datetime) -> I
             "total": order.total,
             "currency": order.currency,
             "locale": store.locale,
+            "branding": branding.frozen(),
         }
         return await scope.create(
             Invoice,
@@ -119,6 +122,8 @@ async def issue_invoice(store: Store, order: Order, *, issued_at: datetime) -> I
             currency=order.currency,
             snapshot=snapshot,
             total=order.total,
+            brand_logo=branding.logo,
+            next_attempt_at=datetime.now(UTC),  # its PDF: rendered by the `invoice_pdf` job
         )
 
 
