@@ -53,4 +53,9 @@ class Migration(migrations.Migration):
             model_name='Invoice',
             constraint=UniqueConstraint(fields=('store', 'order'), name=None),
         ),
+        ops.AddField(
+            model_name='Store',
+            name='time_zone',
+            field=fields.CharField(default='', max_length=64),
+        ),
     ]

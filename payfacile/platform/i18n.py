@@ -18,7 +18,9 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_percent, get_currency_precision
 from babel.support import NullTranslations, Translations
 from markupsafe import Markup
-from quart import Quart, Request, g
+from quart import Quart, Request, g, has_app_context
+
+from payfacile.platform import zones
 
 LANGUAGES = {"en": "English", "fr": "Français"}
 DEFAULT_LANGUAGE = "en"
@@ -113,8 +115,15 @@ def rate(basis_points: int, language: str | None = None) -> str:
     )
 
 
-def date(value: datetime, language: str | None = None) -> str:
-    return _date(value.date(), language or current_language())
+def current_zone() -> str:
+    """The time zone of the request's store (set by the site hook); UTC elsewhere."""
+    return (getattr(g, "time_zone", None) if has_app_context() else None) or zones.UTC_ZONE
+
+
+def date(value: datetime, language: str | None = None, zone: str | None = None) -> str:
+    """The day `value` falls on in `zone` (by default the request's store's)."""
+    day = zones.local(value, zone or current_zone()).date()
+    return _date(day, language or current_language())
 
 
 @functools.lru_cache(maxsize=8192)
@@ -123,8 +132,13 @@ def _date(day: date_, language: str) -> str:
     return format_date(day, format="medium", locale=_locale(language))
 
 
-def datetime_(value: datetime, language: str | None = None) -> str:
-    return format_datetime(value, format="medium", locale=_locale(language or current_language()))
+def datetime_(value: datetime, language: str | None = None, zone: str | None = None) -> str:
+    return format_datetime(
+        value,
+        format="medium",
+        tzinfo=zones.zone(zone or current_zone()),
+        locale=_locale(language or current_language()),
+    )
 
 
 @functools.cache

@@ -111,6 +111,7 @@ async def issue_invoice(store: Store, order: Order, *, issued_at: datetime) -> I
             "total": order.total,
             "currency": order.currency,
             "locale": store.locale,
+            "time_zone": store.zone,  # its dates are on the store's clock
             "branding": branding.frozen(),
         }
         return await scope.create(

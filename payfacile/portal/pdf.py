@@ -32,6 +32,7 @@ from payfacile.platform.brand import safe_color
 from payfacile.platform.errors import ServiceUnavailable
 from payfacile.platform.jobs import JobKind, Runtime
 from payfacile.platform.text import _l
+from payfacile.platform.zones import UTC_ZONE
 from payfacile.portal.models import Invoice
 from payfacile.tenants.models import Store, StoreLogo
 from payfacile.tenants.scope import across_stores, scoped
@@ -104,6 +105,7 @@ async def invoice_pdf(store: Store, invoice: Invoice) -> tuple[bytes, str]:
             number=invoice.number,
             issued_at=invoice.issued_at,
             branding=branding,
+            zone=invoice.snapshot.get("time_zone") or store.zone,  # the store's, at issue
         )
     etag = hashlib.sha256(pdf).hexdigest()[:32]
     scope = scoped(store)
@@ -132,9 +134,15 @@ INVOICE_PDF = JobKind(
 
 
 def render_invoice(
-    snapshot: dict[str, Any], *, number: str, issued_at: datetime, branding: Branding
+    snapshot: dict[str, Any],
+    *,
+    number: str,
+    issued_at: datetime,
+    branding: Branding,
+    zone: str = UTC_ZONE,
 ) -> bytes:
-    """The PDF of an issued invoice, from its snapshot alone. Blocking: call in a thread."""
+    """The PDF of an issued invoice, from its snapshot alone, with its dates on the clock of
+    `zone`. Blocking: call in a thread."""
     language = i18n.language_of(snapshot.get("locale", ""))
     html = (
         _environment(language)
@@ -143,6 +151,7 @@ def render_invoice(
             invoice=snapshot,
             number=number,
             issued_at=issued_at,
+            time_zone=zone,
             color=branding.color,
             has_logo=branding.logo is not None,
             logo_uri=LOGO_URI,
@@ -191,7 +200,7 @@ def _environment(language: str) -> Environment:
     env.install_gettext_translations(i18n.translations(language), newstyle=True)  # type: ignore[attr-defined]
     env.filters.update(
         money=lambda amount, currency: _pdf_text(i18n.money(amount, currency, language)),
-        date=lambda value: i18n.date(value, language),
+        date=lambda value, zone: i18n.date(value, language, zone),
         rate=lambda basis_points: _pdf_text(i18n.rate(basis_points, language)),
         country=lambda code: Locale.parse(language).territories.get(code, code) if code else "",
     )
