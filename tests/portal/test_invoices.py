@@ -147,6 +147,8 @@ async def test_a_french_store_issues_french_invoices_with_its_branding(
     text = pdf_text(pdf, tmp_path)
     for words in ("Facture", "Numéro de TVA", ": FR40123456789", "69002 Lyon", "Belgique", "45,00"):
         assert words in text, words
+    for words in ("Montant HT", "Sous-total HT", "TVA 20 % sur 37,50", "Total TTC"):
+        assert words in text, words
     assert len(pdf_images(pdf, tmp_path)) == 1  # the logo
 
 
