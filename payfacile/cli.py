@@ -77,6 +77,7 @@ async def cmd_stores_create(settings: Settings, args: argparse.Namespace) -> Non
             name=args.name,
             slug=args.slug,
             owner_email=args.owner_email,
+            time_zone=args.time_zone,
         )
     _say(f"Created store “{store.name}” ({store.slug}) at {_store_url(settings, store.slug)}")
 
@@ -274,6 +275,12 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--name", required=True)
     create.add_argument("--slug", required=True)
     create.add_argument("--owner-email", required=True)
+    create.add_argument(
+        "--time-zone",
+        default="",
+        metavar="ZONE",
+        help="where its dates are shown, like Europe/Paris (default: its country's, else UTC)",
+    )
     create.set_defaults(handler=cmd_stores_create)
     store_commands.add_parser("list", help="list stores").set_defaults(handler=cmd_stores_list)
     for action, status in (("suspend", StoreStatus.SUSPENDED), ("reactivate", StoreStatus.ACTIVE)):

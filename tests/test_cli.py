@@ -73,6 +73,7 @@ def test_store_lifecycle_from_the_cli(settings: Settings) -> None:
         (["--slug", "www"], "reserved"),
         (["--slug", "bad_slug"], "letters a–z"),
         (["--slug", "fine", "--owner-email", "nope"], "valid email"),
+        (["--slug", "fine", "--time-zone", "Mars/Olympus"], "“Mars/Olympus” is not a time zone"),
     ],
 )
 def test_bad_input_gets_a_clear_message_and_creates_nothing(

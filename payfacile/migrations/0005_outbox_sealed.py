@@ -3,7 +3,7 @@ from tortoise.migrations import operations as ops
 from tortoise import fields
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0003_order_lookups')]
+    dependencies = [('models', '0004_store_time_zone')]
 
     initial = False
 

@@ -15,10 +15,12 @@ from babel import Locale
 from babel.dates import format_date, format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from babel.numbers import format_currency, get_currency_precision
+from babel.numbers import format_currency, format_percent, get_currency_precision
 from babel.support import NullTranslations, Translations
 from markupsafe import Markup
-from quart import Quart, Request, g
+from quart import Quart, Request, g, has_app_context
+
+from payfacile.platform import zones
 
 LANGUAGES = {"en": "English", "fr": "Français"}
 DEFAULT_LANGUAGE = "en"
@@ -104,8 +106,24 @@ def _money_format(language: str, currency: str) -> Callable[[int], str]:
     return fast if all(fast(amount) == babel(amount) for amount in samples) else babel
 
 
-def date(value: datetime, language: str | None = None) -> str:
-    return _date(value.date(), language or current_language())
+def rate(basis_points: int, language: str | None = None) -> str:
+    """`2000` → "20%" in English, "20 %" in French; `550` → "5.5%"."""
+    return format_percent(
+        basis_points / 10_000,
+        locale=_locale(language or current_language()),
+        decimal_quantization=False,
+    )
+
+
+def current_zone() -> str:
+    """The time zone of the request's store (set by the site hook); UTC elsewhere."""
+    return (getattr(g, "time_zone", None) if has_app_context() else None) or zones.UTC_ZONE
+
+
+def date(value: datetime, language: str | None = None, zone: str | None = None) -> str:
+    """The day `value` falls on in `zone` (by default the request's store's)."""
+    day = zones.local(value, zone or current_zone()).date()
+    return _date(day, language or current_language())
 
 
 @functools.lru_cache(maxsize=8192)
@@ -114,8 +132,13 @@ def _date(day: date_, language: str) -> str:
     return format_date(day, format="medium", locale=_locale(language))
 
 
-def datetime_(value: datetime, language: str | None = None) -> str:
-    return format_datetime(value, format="medium", locale=_locale(language or current_language()))
+def datetime_(value: datetime, language: str | None = None, zone: str | None = None) -> str:
+    return format_datetime(
+        value,
+        format="medium",
+        tzinfo=zones.zone(zone or current_zone()),
+        locale=_locale(language or current_language()),
+    )
 
 
 @functools.cache
@@ -143,5 +166,5 @@ def install_i18n(app: Quart) -> None:
     )
     # Jinja wraps gettext to escape and format; ours does both itself, so it goes in bare.
     app.jinja_env.globals.update(gettext=_template_gettext, _=_template_gettext)
-    app.jinja_env.filters.update(money=money, date=date, datetime=datetime_)
+    app.jinja_env.filters.update(money=money, rate=rate, date=date, datetime=datetime_)
     app.jinja_env.globals.update(LANGUAGES=LANGUAGES, current_language=current_language)

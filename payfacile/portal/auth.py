@@ -98,7 +98,7 @@ async def send_link(
         template=TEMPLATES[purpose],
         context={
             "name": customer.name,
-            "expires": link_expiry(token.expires_at, language),
+            "expires": link_expiry(token.expires_at, language, store.zone),
             "portal_url": await store_url(settings, store, "/portal/"),
         },
         brand=brand_of(store),

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from payfacile.platform.errors import NotFound
+from payfacile.platform.errors import Conflict, NotFound
 from payfacile.platform.text import _l
 from payfacile.portal.models import Customer, Invoice, InvoiceCounter, Order, OrderLine
+from payfacile.portal.orders import net_of
+from payfacile.portal.pdf import branding_at_issue
+from payfacile.portal.vat import taxes_by_rate
 from payfacile.tenants.models import Store
 from payfacile.tenants.scope import scoped
 
@@ -18,11 +22,17 @@ NUMBER_PREFIX = "INV"
 
 
 async def next_invoice_number(store: Store) -> str:
-    """The next number of the store's gap-free sequence. Call inside a transaction."""
+    """The next number of the store's gap-free sequence. Call inside a transaction: the
+    counter stays locked until it ends, so a rolled-back issue gives its number back."""
     scope = scoped(store)
     counter = await scope.query(InvoiceCounter).select_for_update().first()
     if counter is None:
-        counter = await scope.create(InvoiceCounter, next_value=1)
+        try:
+            async with in_transaction():  # a savepoint: losing the race to create is fine
+                await scope.create(InvoiceCounter, next_value=1)
+        except IntegrityError:
+            pass  # another issue created it first; it is ours once that one commits
+        counter = await scope.query(InvoiceCounter).select_for_update().get()
     value = counter.next_value
     await scope.query(InvoiceCounter).filter(id=counter.id).update(next_value=F("next_value") + 1)
     return f"{NUMBER_PREFIX}-{value:06d}"
@@ -55,21 +65,32 @@ def _buyer(customer: Customer) -> dict[str, Any]:
 
 
 def _taxes(lines: list[OrderLine]) -> list[dict[str, int]]:
-    by_rate: dict[int, list[int]] = {}
-    for line in lines:
-        net = line.unit_price * line.quantity
-        by_rate.setdefault(line.tax_rate_bp, [0, 0])
-        by_rate[line.tax_rate_bp][0] += net
-        by_rate[line.tax_rate_bp][1] += line.total - net
-    return [{"rate_bp": rate, "base": v[0], "amount": v[1]} for rate, v in sorted(by_rate.items())]
+    """Per rate, on the net total of the rate, rounded half-up (`portal.vat`)."""
+    taxes = taxes_by_rate((line.tax_rate_bp, net_of(line)) for line in lines)
+    return [{"rate_bp": t.rate_bp, "base": t.base, "amount": t.amount} for t in taxes]
 
 
 async def issue_invoice(store: Store, order: Order, *, issued_at: datetime) -> Invoice:
-    """Freeze `order` into a new invoice: seller, buyer and lines are copied as they are now."""
+    """Freeze `order` into a new invoice: seller, buyer and lines are copied as they are now.
+
+    An order has one invoice: issuing another is a `Conflict` naming it. The order's row is
+    locked first, so two issues of one order at once come out as one invoice and a refusal,
+    and the refused one takes no number."""
     scope = scoped(store)
     async with in_transaction():
+        await scope.query(Order).select_for_update().filter(id=order.id).only("id").first()
+        existing = await scope.query(Invoice).filter(order_id=order.id).only("number").first()
+        if existing is not None:
+            raise Conflict(
+                _l(
+                    "Order %(order)s already has an invoice: %(invoice)s.",
+                    order=order.number,
+                    invoice=existing.number,
+                )
+            )
         customer = await scope.get(Customer, id=order.customer_id)
         lines = await scope.query(OrderLine).filter(order_id=order.id).order_by("id")
+        branding = await branding_at_issue(store)
         snapshot = {
             "seller": _seller(store),
             "buyer": _buyer(customer),
@@ -80,7 +101,7 @@ async def issue_invoice(store: Store, order: Order, *, issued_at: datetime) -> I
                     "quantity": line.quantity,
                     "unit_price": line.unit_price,
                     "tax_rate_bp": line.tax_rate_bp,
-                    "total": line.total,
+                    "net": net_of(line),  # excluding VAT; the lines add up to the subtotal
                 }
                 for line in lines
             ],
@@ -90,6 +111,8 @@ async def issue_invoice(store: Store, order: Order, *, issued_at: datetime) -> I
             "total": order.total,
             "currency": order.currency,
             "locale": store.locale,
+            "time_zone": store.zone,  # its dates are on the store's clock
+            "branding": branding.frozen(),
         }
         return await scope.create(
             Invoice,
@@ -100,6 +123,8 @@ async def issue_invoice(store: Store, order: Order, *, issued_at: datetime) -> I
             currency=order.currency,
             snapshot=snapshot,
             total=order.total,
+            brand_logo=branding.logo,
+            next_attempt_at=datetime.now(UTC),  # its PDF: rendered by the `invoice_pdf` job
         )
 
 

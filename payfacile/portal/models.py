@@ -8,6 +8,7 @@ from typing import Any
 from tortoise import fields
 from tortoise.indexes import Index
 
+from payfacile.platform.models import DueWork
 from payfacile.tenants.models import Product, TenantOwned
 
 
@@ -80,7 +81,7 @@ class OrderLine(TenantOwned):
     quantity = fields.IntField(default=1)
     unit_price = fields.BigIntField()
     tax_rate_bp = fields.IntField(default=0)  # basis points: 2000 = 20 %
-    total = fields.BigIntField()
+    total = fields.BigIntField()  # quantity × unit price, excluding VAT (VAT is per rate)
 
     class Meta:
         table = "order_line"
@@ -153,8 +154,11 @@ class InvoiceCounter(TenantOwned):
         unique_together = (("store",),)
 
 
-class Invoice(TenantOwned):
-    """An issued invoice: frozen at issue, rendered from its snapshot only."""
+class Invoice(TenantOwned, DueWork):
+    """An issued invoice, frozen at issue with the seller's branding.
+
+    Rendered from its snapshot only. As due work, it is due from issue until its PDF is stored.
+    """
 
     id = fields.IntField(primary_key=True)
     order: fields.ForeignKeyRelation[Order] = fields.ForeignKeyField(
@@ -170,12 +174,13 @@ class Invoice(TenantOwned):
     currency = fields.CharField(max_length=3)
     snapshot = fields.JSONField[dict[str, Any]]()  # seller, buyer, lines, taxes, totals as issued
     total = fields.BigIntField()
+    brand_logo = fields.BinaryField(null=True)  # the store's logo at issue (type in snapshot)
     pdf = fields.BinaryField(null=True)
     etag = fields.CharField(max_length=64, default="")
 
     class Meta:
         table = "invoice"
-        unique_together = (("store", "number"),)
+        unique_together = (("store", "number"), ("store", "order"))
         indexes = (Index(fields=("store_id", "order_id")),)
 
 

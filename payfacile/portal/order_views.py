@@ -63,6 +63,7 @@ async def order(number: str) -> ResponseReturnValue:
         "portal/order.html",
         order=found.order,
         lines=found.lines,
+        taxes=found.taxes,
         payments=found.payments,
         invoices=found.invoices,
     )

@@ -19,6 +19,7 @@ from payfacile.platform import db
 from payfacile.platform.errors import InvalidInput
 from payfacile.platform.text import _l
 from payfacile.portal.models import Customer, Invoice, Order, OrderLine, OrderStatus, Payment
+from payfacile.portal.vat import TaxAtRate, taxes_by_rate
 from payfacile.tenants.models import Store
 from payfacile.tenants.scope import scoped
 
@@ -38,10 +39,6 @@ class Line:
     def net(self) -> int:
         return self.unit_price * self.quantity
 
-    @property
-    def tax(self) -> int:
-        return self.net * self.tax_rate_bp // 10_000
-
 
 async def place_order(
     store: Store,
@@ -53,10 +50,12 @@ async def place_order(
     status: OrderStatus = OrderStatus.PENDING,
     currency: str | None = None,
 ) -> Order:
-    """An order with its lines; the totals are the sums of the lines (tax per line)."""
+    """An order with its lines. A line's total is its net amount (quantity × unit price,
+    excluding VAT), so the lines add up to the subtotal; VAT is computed per rate on the net
+    total of that rate, rounded half-up."""
     scope = scoped(store)
     subtotal = sum(line.net for line in lines)
-    tax = sum(line.tax for line in lines)
+    tax = sum(t.amount for t in taxes_by_rate((line.tax_rate_bp, line.net) for line in lines))
     async with in_transaction():
         order = await scope.create(
             Order,
@@ -79,7 +78,7 @@ async def place_order(
                     "quantity": line.quantity,
                     "unit_price": line.unit_price,
                     "tax_rate_bp": line.tax_rate_bp,
-                    "total": line.net + line.tax,
+                    "total": line.net,
                 }
                 for line in lines
             ],
@@ -199,6 +198,7 @@ async def invoice_numbers(store: Store, order_ids: Iterable[int]) -> dict[int, l
 class OrderDetail:
     order: Order
     lines: list[OrderLine]
+    taxes: list[TaxAtRate]
     payments: list[Payment]
     invoices: list[Invoice]  # id, number, issued_at, total and currency only
 
@@ -216,5 +216,14 @@ async def order_detail(store: Store, customer: Customer, number: str) -> OrderDe
         .order_by("issued_at", "id")
     )
     return OrderDetail(
-        order=found, lines=list(lines), payments=list(payments), invoices=list(invoices)
+        order=found,
+        lines=list(lines),
+        taxes=taxes_by_rate((line.tax_rate_bp, net_of(line)) for line in lines),
+        payments=list(payments),
+        invoices=list(invoices),
     )
+
+
+def net_of(line: OrderLine) -> int:
+    """A line's amount excluding VAT (also right for lines stored when `total` held VAT)."""
+    return line.unit_price * line.quantity

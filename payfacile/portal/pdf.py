@@ -1,8 +1,11 @@
 """Invoice PDFs: rendered once from the frozen snapshot with xhtml2pdf, then stored and served.
 
+An invoice is due work from its issue: the `invoice_pdf` job kind renders and stores its PDF
+in the background. A download that comes first renders it then; either way it is stored once.
+
 xhtml2pdf is synchronous and CPU-bound, so Jinja and the PDF both run in a worker thread. It
 may read nothing from the network or the disk beyond what `_resource` hands it: the package's
-static files and the store's stored logo. Its own policy refuses anything else as well.
+static files and the logo frozen with the invoice. Its own policy refuses anything else as well.
 """
 
 from __future__ import annotations
@@ -15,22 +18,24 @@ import io
 import logging
 import weakref
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from babel import Locale
-from babel.numbers import format_percent
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from xhtml2pdf import pisa
 from xhtml2pdf.config.resources import ResourceAccessPolicy
 
 from payfacile.platform import i18n
+from payfacile.platform.brand import safe_color
 from payfacile.platform.errors import ServiceUnavailable
+from payfacile.platform.jobs import JobKind, Runtime
 from payfacile.platform.text import _l
+from payfacile.platform.zones import UTC_ZONE
 from payfacile.portal.models import Invoice
 from payfacile.tenants.models import Store, StoreLogo
-from payfacile.tenants.scope import scoped
+from payfacile.tenants.scope import across_stores, scoped
 
 log = logging.getLogger(__name__)
 
@@ -53,22 +58,45 @@ POLICY = ResourceAccessPolicy.server(
 
 @dataclass(frozen=True)
 class Branding:
-    """What the PDF takes from the store as it is when the PDF is first rendered."""
+    """The store's colour and logo, as they were when the invoice was issued."""
 
     color: str
     logo: bytes | None = None
     logo_type: str = ""
 
+    def frozen(self) -> dict[str, str]:
+        """What the snapshot keeps (the logo's bytes go in `Invoice.brand_logo`)."""
+        return {"color": self.color, "logo_type": self.logo_type if self.logo else ""}
+
+
+async def branding_at_issue(store: Store) -> Branding:
+    """The store's branding now, to freeze into an invoice being issued."""
+    color = safe_color(store.brand_color)
+    logo = await scoped(store).query(StoreLogo).first()
+    if logo is None:
+        return Branding(color=color)
+    return Branding(color=color, logo=bytes(logo.data), logo_type=logo.content_type)
+
+
+async def branding_of(invoice: Invoice, store: Store) -> Branding:
+    """The branding frozen with the invoice; an invoice issued before branding was frozen
+    takes the store's as it is now."""
+    frozen = invoice.snapshot.get("branding")
+    if frozen is None:
+        return await branding_at_issue(store)
+    logo = bytes(invoice.brand_logo) if invoice.brand_logo and frozen["logo_type"] else None
+    return Branding(color=safe_color(frozen["color"]), logo=logo, logo_type=frozen["logo_type"])
+
 
 async def invoice_pdf(store: Store, invoice: Invoice) -> tuple[bytes, str]:
     """The invoice's PDF and ETag: the stored bytes, or rendered now and stored for good.
 
-    Two first downloads at once may both render; the first to store wins and both serve it,
-    so an invoice only ever has one PDF and one ETag.
+    The job and a first download, or two first downloads, may both render; the first to
+    store wins and all serve it, so an invoice only ever has one PDF and one ETag.
     """
     if invoice.pdf is not None and invoice.etag:
         return bytes(invoice.pdf), invoice.etag
-    branding = await branding_of(store)
+    branding = await branding_of(invoice, store)
     loop = asyncio.get_running_loop()
     async with _renders.setdefault(loop, asyncio.Semaphore(RENDERS_AT_ONCE)):
         pdf = await asyncio.to_thread(
@@ -77,33 +105,44 @@ async def invoice_pdf(store: Store, invoice: Invoice) -> tuple[bytes, str]:
             number=invoice.number,
             issued_at=invoice.issued_at,
             branding=branding,
+            zone=invoice.snapshot.get("time_zone") or store.zone,  # the store's, at issue
         )
     etag = hashlib.sha256(pdf).hexdigest()[:32]
     scope = scoped(store)
     stored = (
         await scope.query(Invoice)
         .filter(id=invoice.id, pdf__isnull=True)
-        .update(pdf=pdf, etag=etag)
+        .update(pdf=pdf, etag=etag, next_attempt_at=None, done_at=datetime.now(UTC))
     )
     if not stored:
-        winner = await scope.get(Invoice, id=invoice.id)
+        winner = await scope.query(Invoice).only("id", "pdf", "etag").get(id=invoice.id)
         return bytes(winner.pdf or b""), winner.etag
     return pdf, etag
 
 
-async def branding_of(store: Store) -> Branding:
-    if not store.logo_etag:
-        return Branding(color=store.brand_color)
-    logo = await scoped(store).query(StoreLogo).first()
-    if logo is None:
-        return Branding(color=store.brand_color)
-    return Branding(color=store.brand_color, logo=bytes(logo.data), logo_type=logo.content_type)
+async def _render_issued(_runtime: Runtime, invoice: Invoice) -> None:
+    await invoice_pdf(await Store.get(id=invoice.store_id), invoice)
+
+
+INVOICE_PDF = JobKind(
+    name="invoice_pdf",
+    rows=functools.partial(across_stores, Invoice, reason="scheduler"),
+    handler=_render_issued,
+    lease=timedelta(minutes=2),  # a render is bounded by the policy's 30 s
+    max_attempts=10,  # a download still renders it if every attempt failed
+)
 
 
 def render_invoice(
-    snapshot: dict[str, Any], *, number: str, issued_at: datetime, branding: Branding
+    snapshot: dict[str, Any],
+    *,
+    number: str,
+    issued_at: datetime,
+    branding: Branding,
+    zone: str = UTC_ZONE,
 ) -> bytes:
-    """The PDF of an issued invoice, from its snapshot alone. Blocking: call in a thread."""
+    """The PDF of an issued invoice, from its snapshot alone, with its dates on the clock of
+    `zone`. Blocking: call in a thread."""
     language = i18n.language_of(snapshot.get("locale", ""))
     html = (
         _environment(language)
@@ -112,6 +151,7 @@ def render_invoice(
             invoice=snapshot,
             number=number,
             issued_at=issued_at,
+            time_zone=zone,
             color=branding.color,
             has_logo=branding.logo is not None,
             logo_uri=LOGO_URI,
@@ -160,10 +200,8 @@ def _environment(language: str) -> Environment:
     env.install_gettext_translations(i18n.translations(language), newstyle=True)  # type: ignore[attr-defined]
     env.filters.update(
         money=lambda amount, currency: _pdf_text(i18n.money(amount, currency, language)),
-        date=lambda value: i18n.date(value, language),
-        rate=lambda basis_points: _pdf_text(
-            format_percent(basis_points / 10_000, locale=language, decimal_quantization=False)
-        ),
+        date=lambda value, zone: i18n.date(value, language, zone),
+        rate=lambda basis_points: _pdf_text(i18n.rate(basis_points, language)),
         country=lambda code: Locale.parse(language).territories.get(code, code) if code else "",
     )
     return env

@@ -22,6 +22,7 @@ from payfacile.platform.mail import queue_email
 from payfacile.platform.models import SessionKind, TokenPurpose
 from payfacile.platform.ratelimit import RateLimiter
 from payfacile.platform.urls import central_url
+from payfacile.platform.zones import UTC_ZONE
 from payfacile.tenants.models import MerchantUser, PlatformAdmin, Store
 
 ADMIN_LOGIN = "/admin/login"
@@ -95,7 +96,7 @@ async def send_password_link(
         to=account.email,
         template=template,
         context={
-            "expires": link_expiry(token.expires_at),
+            "expires": link_expiry(token.expires_at, zone=store.zone if store else UTC_ZONE),
             "store_name": store.name if store else "",
             "sign_in_url": central_url(
                 settings, ADMIN_LOGIN if kind == SessionKind.ADMIN else MERCHANT_LOGIN

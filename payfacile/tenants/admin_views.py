@@ -87,7 +87,7 @@ async def store_list() -> ResponseReturnValue:
 @blueprint.route("/stores/new", methods=["GET", "POST"])
 async def new_store() -> ResponseReturnValue:
     admin = await _admin()
-    values = {"name": "", "slug": "", "owner_email": ""}
+    values = {"name": "", "slug": "", "owner_email": "", "time_zone": ""}
     errors: dict[str, Message] = {}
     if request.method == "POST":
         form = await request.form

@@ -64,6 +64,7 @@ CACHED_STORE_FIELDS = (
     "vat_number",
     "brand_color",
     "logo_etag",
+    "time_zone",
 )
 
 

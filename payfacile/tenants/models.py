@@ -11,6 +11,7 @@ from tortoise.indexes import Index
 from tortoise.models import Model
 
 from payfacile.platform.models import DueWork
+from payfacile.platform.zones import zone_for_country
 
 
 class StoreStatus(StrEnum):
@@ -58,6 +59,7 @@ class Store(Model):
     vat_number = fields.CharField(max_length=32, default="")
     brand_color = fields.CharField(max_length=7, default="#4f46e5")
     logo_etag = fields.CharField(max_length=64, default="")  # empty: no logo
+    time_zone = fields.CharField(max_length=64, default="")  # IANA name; empty: the country's
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
@@ -66,6 +68,11 @@ class Store(Model):
 
     def __str__(self) -> str:
         return self.slug
+
+    @property
+    def zone(self) -> str:
+        """The time zone the store's dates are shown in: its own, else its country's."""
+        return self.time_zone or zone_for_country(self.country)
 
 
 class TenantOwned(Model):

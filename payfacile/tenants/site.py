@@ -3,7 +3,8 @@
 
 The Host is normalised once by `HostGuard` (an ASGI wrapper); the hook resolves it to the
 central host or a store and puts on `g`: `site`, `store`, `store_id` (the kernel checks
-sessions against it), `brand` and `locale`. A suspended store answers 503.
+sessions against it), `brand`, `locale` and `time_zone` (the store's, for its dates). A
+suspended store answers 503.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from payfacile.platform.i18n import DEFAULT_LANGUAGE, pick_locale
 from payfacile.platform.services import services
 from payfacile.platform.text import Message, _l
 from payfacile.platform.urls import central_url, origin
+from payfacile.platform.zones import UTC_ZONE
 from payfacile.tenants.accounts import CentralDirectory, email_reset_link
 from payfacile.tenants.branding import brand_of
 from payfacile.tenants.hosts import Site, guarded_host, resolver
@@ -55,6 +57,7 @@ async def resolve_site() -> None:
     g.store_id = store.id if store is not None else None
     g.brand = brand_of(store) if store is not None else PLATFORM
     g.locale = pick_locale(request, store.locale if store is not None else DEFAULT_LANGUAGE)
+    g.time_zone = store.zone if store is not None else UTC_ZONE
     if store is not None and store.status == StoreStatus.SUSPENDED:
         raise StoreUnavailable(
             _l(

@@ -16,6 +16,7 @@ from payfacile.platform.mail import queue_email
 from payfacile.platform.models import SessionKind
 from payfacile.platform.text import _l
 from payfacile.platform.urls import central_url
+from payfacile.platform.zones import is_zone
 from payfacile.tenants import accounts
 from payfacile.tenants.hosts import HostResolver
 from payfacile.tenants.models import (
@@ -67,20 +68,41 @@ def validate_name(name: str) -> str:
     return name
 
 
+def validate_time_zone(name: str) -> str:
+    """An IANA time zone name as stored, or "" (the store's country's zone)."""
+    name = (name or "").strip()
+    if name and not is_zone(name):
+        raise InvalidInput(
+            _l("“%(zone)s” is not a time zone. Use a name like Europe/Paris.", zone=name[:64]),
+            field="time_zone",
+        )
+    return name
+
+
 async def create_store(
-    *, settings: Settings, hosts: HostResolver, name: str, slug: str, owner_email: str
+    *,
+    settings: Settings,
+    hosts: HostResolver,
+    name: str,
+    slug: str,
+    owner_email: str,
+    time_zone: str = "",
 ) -> Store:
-    """A new active store with its owner's merchant account (created when new)."""
+    """A new active store with its owner's merchant account (created when new). Its dates
+    are shown in `time_zone` (an IANA name), or without one in its country's zone."""
     name = validate_name(name)
     slug = validate_slug(slug, settings)
     owner_email = normalise_email(owner_email, field="owner_email")
+    time_zone = validate_time_zone(time_zone)
     taken = _l("The slug “%(slug)s” is taken. Choose another one.", slug=slug)
     # The check answers the usual case; the constraint, a store created at the same moment.
     with db.unique_or_conflict(taken, field="slug"):
         async with in_transaction():
             if await Store.exists(slug=slug):
                 raise Conflict(taken, field="slug")
-            store = await Store.create(name=name, slug=slug, support_email=owner_email)
+            store = await Store.create(
+                name=name, slug=slug, support_email=owner_email, time_zone=time_zone
+            )
             owner, _ = await MerchantUser.get_or_create(email=owner_email)
             await scoped(store).create(Membership, user_id=owner.id, role=MembershipRole.OWNER)
             await _welcome_owner(settings, store, owner)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import http.server
 import io
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +17,9 @@ from PIL import Image
 from quart.typing import TestClientProtocol as Client
 from werkzeug.datastructures import Headers
 
+from payfacile.app import background_work
+from payfacile.platform.config import Settings
+from payfacile.platform.jobs import dispatch_due
 from payfacile.portal.invoices import issue_invoice
 from payfacile.portal.models import Customer, Invoice, OrderStatus
 from payfacile.portal.orders import Line, place_order
@@ -24,6 +29,7 @@ from payfacile.tenants.models import Store
 from payfacile.tenants.scope import scoped
 from tests.conftest import RunningApp, require_tool
 from tests.factories import make_customer, make_store
+from tests.platform.test_jobs import background
 from tests.portal.test_auth import ACME, OTHER, acme_with_buyer, sign_in
 
 ISSUED = datetime(2026, 3, 14, 9, tzinfo=UTC)
@@ -141,6 +147,8 @@ async def test_a_french_store_issues_french_invoices_with_its_branding(
     text = pdf_text(pdf, tmp_path)
     for words in ("Facture", "Numéro de TVA", ": FR40123456789", "69002 Lyon", "Belgique", "45,00"):
         assert words in text, words
+    for words in ("Montant HT", "Sous-total HT", "TVA 20 % sur 37,50", "Total TTC"):
+        assert words in text, words
     assert len(pdf_images(pdf, tmp_path)) == 1  # the logo
 
 
@@ -223,3 +231,88 @@ async def test_signed_out_an_invoice_leads_to_sign_in(client: Client) -> None:
     status, _, headers = await download(client, "INV-000001")
     assert status == 303
     assert headers["Location"] == "/portal/login?next=/portal/invoices/INV-000001.pdf"
+
+
+def big_logo() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (128, 64), "#b91c1c").save(out, format="PNG")
+    return out.getvalue()
+
+
+def pixels_of(pdf: bytes, tmp_path: Path, color: str) -> int:
+    """How many pixels of the first page, rendered at 50 dpi, have this colour."""
+    tool = require_tool("pdftoppm", "poppler-utils")
+    source = tmp_path / "colours.pdf"
+    source.write_bytes(pdf)
+    subprocess.run([tool, "-r", "50", "-png", "-singlefile", str(source), str(tmp_path / "p")])
+    wanted = tuple(int(color[i : i + 2], 16) for i in (1, 3, 5))
+    with Image.open(tmp_path / "p.png") as page:
+        return sum(
+            count
+            for count, pixel in page.convert("RGB").getcolors(1 << 20) or []
+            if all(abs(a - b) <= 2 for a, b in zip(pixel, wanted, strict=True))
+        )
+
+
+async def test_an_invoice_keeps_the_branding_it_was_issued_with(
+    client: Client, tmp_path: Path, services: RunningApp
+) -> None:
+    store, buyer = await acme_with_buyer(store={"brand_color": "#0f766e"})
+    await stores.set_logo(store, LOGO, hosts=services.hosts)  # 64 × 32
+    invoice = await invoiced(store, buyer)
+    await stores.set_logo(store, big_logo(), hosts=services.hosts)  # 128 × 64, red
+    await Store.filter(id=store.id).update(brand_color="#b91c1c")
+    await sign_in(client)
+    _, pdf, _ = await download(client, invoice.number)
+    (image,) = pdf_images(pdf, tmp_path)
+    assert image.split()[3:5] == ["64", "32"], image  # the logo at issue
+    assert pixels_of(pdf, tmp_path, "#0f766e") > 100  # the colour at issue
+    assert pixels_of(pdf, tmp_path, "#b91c1c") == 0
+
+
+async def test_the_pdf_is_rendered_by_background_work_at_issue(
+    client: Client, settings: Settings, tmp_path: Path
+) -> None:
+    store, buyer = await acme_with_buyer()
+    invoice = await invoiced(store, buyer)
+    assert invoice.pdf is None
+    async with background(settings.model_copy(update={"scheduler_interval": 0.05})):
+        stored = await until_rendered(store, invoice)
+    assert stored.pdf is not None
+    assert stored.pdf.startswith(b"%PDF-")
+    assert stored.done_at is not None
+    await sign_in(client)
+    status, pdf, headers = await download(client, invoice.number)
+    assert (status, pdf) == (200, stored.pdf)  # served as rendered at issue
+    assert headers["ETag"] == f'"{stored.etag}"'
+    assert "Beans lot 3" in pdf_text(pdf, tmp_path)
+
+
+async def until_rendered(store: Store, invoice: Invoice, *, within: float = 30.0) -> Invoice:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        found = await scoped(store).get(Invoice, id=invoice.id)
+        if found.done_at is not None:
+            return found
+        await asyncio.sleep(0.05)
+    found = await scoped(store).get(Invoice, id=invoice.id)
+    pytest.fail(f"no PDF within {within} s: {found.attempts} attempts, {found.last_error!r}")
+
+
+async def test_a_download_before_the_job_renders_and_the_job_then_has_nothing_to_do(
+    client: Client, settings: Settings, tmp_path: Path
+) -> None:
+    store, buyer = await acme_with_buyer()
+    invoice = await invoiced(store, buyer)
+    await sign_in(client)
+    status, pdf, _ = await download(client, invoice.number)
+    assert status == 200
+    stored = await scoped(store).get(Invoice, id=invoice.id)
+    assert (stored.pdf, stored.done_at is not None) == (pdf, True)
+    kicked: list[str] = []
+
+    async def kick(kind: str, row_id: int, token: str) -> None:
+        kicked.append(kind)
+
+    await dispatch_due(kick, background_work(settings, scheduler=False, worker=False).jobs)
+    assert "invoice_pdf" not in kicked

@@ -365,3 +365,28 @@ async def test_merchants_reset_their_password_too(client: Client, services: Runn
     assert await verify_password(owner.password_hash, new_password)
     assert not await verify_password(owner.password_hash, PASSWORD)
     assert (await client.get(path, headers=CENTRAL)).status_code == 410
+
+
+async def test_a_store_is_onboarded_with_a_time_zone_or_its_countrys(
+    client: Client, services: RunningApp
+) -> None:
+    await signed_in_admin(client, services)
+    form = {"name": "Acme", "slug": "acme", "owner_email": "owner@acme.example.com"}
+    bad = await post(client, "/admin/stores/new", {**form, "time_zone": "Europe/Lyon"})
+    assert bad.status_code == 422
+    assert "“Europe/Lyon” is not a time zone" in await bad.get_data(as_text=True)
+    assert await Store.all().count() == 0
+    made = await post(client, "/admin/stores/new", {**form, "time_zone": "Europe/Paris"})
+    assert made.status_code == 303
+    acme = await Store.get(slug="acme")
+    assert (acme.time_zone, acme.zone) == ("Europe/Paris", "Europe/Paris")
+
+    created = payfacile(
+        services.settings,
+        *("stores", "create", "--name", "Tokyo Tea", "--slug", "tokyo"),
+        *("--owner-email", "owner@tokyo.example.com", "--time-zone", "Asia/Tokyo"),
+    )
+    assert created.returncode == 0, created.stderr
+    assert (await Store.get(slug="tokyo")).zone == "Asia/Tokyo"
+    plain = await make_store("plain", country="US")
+    assert (plain.time_zone, plain.zone) == ("", "America/New_York")  # its country's
