@@ -1,0 +1,38 @@
+"""Limits on what a buyer or an attacker can try: guesses sent all at once, current-password
+checks from a signed-in session, email-change requests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+from quart.typing import TestClientProtocol as Client
+
+from tests.portal.test_auth import ACME, CSRF, PASSWORD, acme_with_buyer
+
+BURST = 30
+
+
+async def csrf_token(client: Client, page: str = "/portal/login") -> str:
+    html = await (await client.get(page, headers=ACME)).get_data(as_text=True)
+    match = CSRF.search(html)
+    assert match is not None, html[:300]
+    return match.group(1)
+
+
+async def test_a_burst_of_guesses_gets_no_more_than_the_limit_checked(client: Client) -> None:
+    """30 guesses sent at once from one address, the last one right: at most 10 reach the
+    password check (422 or a sign-in); every other one is refused with 429."""
+    await acme_with_buyer()
+    token = await csrf_token(client)
+    guesses = [f"wrong guess {n}" for n in range(BURST - 1)] + [PASSWORD]
+
+    async def guess(password: str) -> int:
+        form = {"email": "camille@example.com", "password": password, "csrf_token": token}
+        response = await client.post("/portal/login", form=form, headers=ACME)
+        return response.status_code
+
+    statuses = Counter(await asyncio.gather(*(guess(password) for password in guesses)))
+    assert statuses[422] + statuses[303] <= 10, statuses
+    assert statuses[429] >= BURST - 10, statuses
+    assert set(statuses) <= {422, 303, 429}, statuses
