@@ -121,6 +121,7 @@ def _register_request_flow(app: Quart, registry: Registry) -> None:
             response,
             nonce=getattr(g, "csp_nonce", ""),
             production=found.settings.production,
+            signed_in=g.get("session") is not None,
         )
         return response
 

@@ -8,7 +8,7 @@ from collections import Counter
 
 from quart.typing import TestClientProtocol as Client
 
-from tests.portal.test_auth import ACME, CSRF, PASSWORD, acme_with_buyer
+from tests.portal.test_auth import ACME, CSRF, PASSWORD, acme_with_buyer, sign_in
 
 BURST = 30
 
@@ -36,3 +36,16 @@ async def test_a_burst_of_guesses_gets_no_more_than_the_limit_checked(client: Cl
     assert statuses[422] + statuses[303] <= 10, statuses
     assert statuses[429] >= BURST - 10, statuses
     assert set(statuses) <= {422, 303, 429}, statuses
+
+
+async def test_signed_in_pages_are_never_stored(client: Client) -> None:
+    """A signed-in page must not come back from a browser's or a proxy's cache (the back
+    button on a shared computer after signing out)."""
+    await acme_with_buyer()
+    signed_out = await client.get("/portal/login", headers=ACME)
+    assert "no-store" not in signed_out.headers.get("Cache-Control", "")
+    await sign_in(client)
+    for path in ("/portal/", "/portal/account", "/portal/orders", "/portal/profile"):
+        page = await client.get(path, headers=ACME)
+        assert page.status_code == 200, path
+        assert page.headers["Cache-Control"] == "no-store", path
