@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     scheduler_interval: float = Field(default=1.0, gt=0)  # seconds between scans for due work
     job_retry_base_seconds: float = Field(default=10.0, gt=0)  # first retry; doubles after
     smtp_timeout: float = Field(default=30.0, gt=0)
+    # "test" names the built-in test gateway; production refuses it unless named here.
+    payment_gateway: Literal["", "test"] = ""
 
     _split_lists = field_validator(
         "platform_ips", "secret_key", "trusted_proxies", "dns_nameservers", mode="before"

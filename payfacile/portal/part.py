@@ -1,5 +1,6 @@
-"""What the portal part adds to the app: the buyer's pages on every store host, a template
-global for order statuses, and the sweep that ends lapsed subscriptions."""
+"""What the portal part adds to the app: the buyer's pages on every store host, template
+globals (order statuses, the payments' test mode), and the sweep that ends lapsed
+subscriptions."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from payfacile.portal import (
     profile_views,
     subscription_views,
 )
+from payfacile.portal.gateway import test_mode
 from payfacile.portal.subscriptions import end_lapsed
 
 
@@ -28,4 +30,5 @@ def register(registry: Registry) -> None:
         ]
     )
     registry.template_globals["order_status_label"] = order_views.order_status_label
+    registry.template_globals["payments_test_mode"] = lambda: test_mode(registry.services.settings)
     registry.jobs.add_sweep(Sweep(name="lapsed subscriptions", run=end_lapsed))
