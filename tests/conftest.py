@@ -116,7 +116,7 @@ def make_settings(data_dir: Path, database_url: str, **overrides: Any) -> Settin
         "database_url": database_url,
         "redis_url": TEST_REDIS_URL,
         "redis_prefix": f"pft:{uuid.uuid4().hex[:12]}:",
-        "secret_key": ["test-secret-key-one"],
+        "secret_key": ["test-secret-key-one-of-32-bytes-or-more"],
         "platform_domain": "payfacile.localhost",
         # Long: a test sees a change through the invalidation that the change sends, never
         # through an entry that happened to expire (a test of expiry sets its own).
