@@ -22,6 +22,11 @@ from payfacile.platform.config import Settings
 from payfacile.platform.devcert import ensure_dev_certificate
 
 AppFactory = Callable[[Settings], Quart]
+WORKERS_NEED_REDIS = (
+    "payfacile: --workers above 1 needs PAYFACILE_REDIS_URL. Without Redis each worker"
+    " process keeps its own rate limits (10 sign-in guesses would become 10 per process),"
+    " its own cache and its own scheduler. Serve with one worker, or set PAYFACILE_REDIS_URL."
+)
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,8 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def serve(settings: Settings, listen: Listen, factory: AppFactory) -> None:
+    if listen.workers > 1 and not settings.redis_url:
+        raise SystemExit(WORKERS_NEED_REDIS)
     sockets = [_bind(listen.host, listen.port)]
     if listen.https_port is not None:
         tls_files(settings)  # fail early, and make the dev certificate once, not per worker

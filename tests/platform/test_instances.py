@@ -173,12 +173,60 @@ def workers_of(pid: int) -> set[int]:
     return found
 
 
+@contextmanager
+def some_redis(settings: Settings) -> Iterator[Settings]:
+    """`settings` with a Redis: the suite's, or a private `redis-server` this test starts."""
+    if settings.redis_url:
+        yield settings
+        return
+    port = free_port()
+    process = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        while (
+            subprocess.run(
+                ["redis-cli", "-p", str(port), "ping"], capture_output=True, check=False
+            ).stdout.strip()
+            != b"PONG"
+        ):
+            time.sleep(0.05)
+        yield settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{port}/0"})
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
 def test_serve_with_workers_serves_and_stops_cleanly(settings: Settings, tmp_path: Path) -> None:
     create_store(settings, "acme")
-    with server(settings, tmp_path, "--workers", "2") as (port, process):
+    with (
+        some_redis(settings) as shared,
+        server(shared, tmp_path, "--workers", "2") as (port, process),
+    ):
         codes = {status(port, "acme.payfacile.localhost") for _ in range(20)}
         assert codes == {200}
         workers = workers_of(process.pid)
         assert len(workers) == 2
     assert process.returncode == 0
     assert {pid for pid in workers if Path(f"/proc/{pid}").exists()} == set()
+
+
+def test_several_workers_without_redis_are_refused_with_the_reason(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Without Redis, each worker would count rate limits on its own: 30 guesses, 27 checked
+    against a limit of 10. `serve --workers 2` says so and stops instead of serving."""
+    alone = settings.model_copy(update={"redis_url": ""})
+    result = subprocess.run(
+        [sys.executable, "-m", "payfacile", "serve", "--port", str(free_port()), "--workers", "2"],
+        env=settings_env(alone),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "--workers above 1 needs PAYFACILE_REDIS_URL" in result.stderr
+    assert "rate limits" in result.stderr
