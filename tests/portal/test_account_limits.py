@@ -8,7 +8,10 @@ from collections import Counter
 
 from quart.typing import TestClientProtocol as Client
 
-from tests.portal.test_auth import ACME, CSRF, PASSWORD, acme_with_buyer, sign_in
+from payfacile.platform.passwords import hash_password
+from tests.factories import make_customer
+from tests.portal.test_auth import ACME, CSRF, PASSWORD, acme_with_buyer, post, sign_in
+from tests.portal.test_subscriptions import subscribe
 
 BURST = 30
 
@@ -49,3 +52,29 @@ async def test_signed_in_pages_are_never_stored(client: Client) -> None:
         page = await client.get(path, headers=ACME)
         assert page.status_code == 200, path
         assert page.headers["Cache-Control"] == "no-store", path
+
+
+async def test_no_buyer_can_use_up_another_buyers_cancellation_requests(client: Client) -> None:
+    """Requests are counted per buyer once the subscription is theirs: an attacker sending
+    someone else's subscription id gets 404s and blocks nothing."""
+    store, camille = await acme_with_buyer()
+    theirs = await subscribe(store, camille, allowed=False)
+    mallory = await make_customer(
+        store, "mallory@example.com", password_hash=await hash_password(PASSWORD)
+    )
+    await sign_in(client, mallory.email)
+    own = await subscribe(store, mallory, allowed=False, name="Mallory's plan")
+    path = f"/portal/subscriptions/{theirs.id}/request-cancellation"
+    for _ in range(6):
+        response = await post(client, path, {}, page="/portal/subscriptions")
+        assert response.status_code == 404
+    # Mallory's own requests are still counted for her: five, then a 429.
+    own_path = f"/portal/subscriptions/{own.id}/request-cancellation"
+    for _ in range(5):
+        assert (await post(client, own_path, {}, page="/portal/subscriptions")).status_code == 303
+    assert (await post(client, own_path, {}, page="/portal/subscriptions")).status_code == 429
+
+    camille_client = client.app.test_client()
+    await sign_in(camille_client)
+    asked = await post(camille_client, path, {}, page="/portal/subscriptions")
+    assert asked.status_code == 303
