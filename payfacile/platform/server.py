@@ -1,6 +1,7 @@
 """`payfacile serve`: Uvicorn over HTTP, and HTTPS when asked, with N worker processes.
 
-The app comes from a factory the caller names (`payfacile.app.create_app`): each worker
+The access log never shows an emailed token or a control character (`platform.logs`). The
+app comes from a factory the caller names (`payfacile.app.create_app`): each worker
 process builds its own. The factory must be a module-level function (workers are spawned).
 """
 
@@ -20,6 +21,7 @@ from quart import Quart
 
 from payfacile.platform.config import Settings
 from payfacile.platform.devcert import ensure_dev_certificate
+from payfacile.platform.logs import redact_access_log
 
 AppFactory = Callable[[Settings], Quart]
 WORKERS_NEED_REDIS = (
@@ -123,6 +125,7 @@ async def _serve_all(
         cert, key = tls_files(settings)
         tls = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
         servers.append((_Server(_config(app, listen, **tls)), sockets[1]))
+    redact_access_log(app)  # after the configs above set Uvicorn's logging up
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, _stop, [server for server, _ in servers])

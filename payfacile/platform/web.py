@@ -23,6 +23,7 @@ from payfacile.platform.brand import current_brand
 from payfacile.platform.errors import PayFacileError
 from payfacile.platform.i18n import install_i18n
 from payfacile.platform.jobs import Background
+from payfacile.platform.logs import loggable_path, secret_paths
 from payfacile.platform.registry import Registry
 from payfacile.platform.security import apply_security_headers
 from payfacile.platform.services import EXTENSION, services
@@ -182,7 +183,8 @@ def _register_errors(app: Quart) -> None:
 
     @app.errorhandler(Exception)
     async def unexpected(error: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        path = loggable_path(request.path, secret_paths(current_app))
+        log.exception("unhandled error on %s %s", request.method, path)
         return await render_error(
             500,
             "internal_error",

@@ -44,23 +44,17 @@ def status(port: int, host: str, path: str = "/portal/login") -> int:
 
 @contextmanager
 def server(
-    settings: Settings, cwd: Path, *extra: str
+    settings: Settings, cwd: Path, *extra: str, access_log: bool = False
 ) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """`payfacile serve` on a free port, ready; what it prints goes to
+    `{DATA_DIR}/server-{port}.log` (unbuffered)."""
     port = free_port()
     log_path = settings.data_dir / f"server-{port}.log"
+    quiet = [] if access_log else ["--no-access-log"]
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "payfacile",
-                "serve",
-                "--port",
-                str(port),
-                "--no-access-log",
-                *extra,
-            ],
-            env=settings_env(settings),
+            [sys.executable, "-m", "payfacile", "serve", "--port", str(port), *quiet, *extra],
+            env={**settings_env(settings), "PYTHONUNBUFFERED": "1"},
             cwd=cwd,
             stdout=log,
             stderr=subprocess.STDOUT,
