@@ -195,6 +195,7 @@ async def _change_account(customer: Customer, form: dict[str, str]) -> Message:
     if form.get("action") == "email":
         await auth.request_email_change(
             services().settings,
+            services().limiter,
             g.store,
             customer,
             new_email=form.get("new_email", ""),
@@ -205,6 +206,7 @@ async def _change_account(customer: Customer, form: dict[str, str]) -> Message:
             email=form.get("new_email", "").strip(),
         )
     await auth.change_password(
+        services().limiter,
         g.store,
         customer,
         current=form.get("current", ""),
@@ -223,10 +225,14 @@ async def confirm_email(token: str) -> ResponseReturnValue:
         if request.method == "GET":
             customer = await auth.check_link(g.store, token, TokenPurpose.EMAIL_CHANGE)
             return await render_page("portal/confirm_email.html", email=customer.pending_email)
-        await auth.confirm_email_change(g.store, token)
+        changed = await auth.confirm_email_change(services().settings, g.store, token)
     except tokens.TokenUnusable as error:
         return await _link_problem(error)
     except Conflict as error:
         return await render_page("portal/link_problem.html", status=409, message=error.message)
+    sessions = services().sessions
+    mine = g.customer is not None and g.customer.id == changed.id
+    keep = request.cookies.get(sessions.cookie_name) if mine else None
+    await sessions.end_all(kind=SessionKind.BUYER, subject_id=changed.id, keep=keep)
     target = "/portal/account?done=email" if g.customer else "/portal/login"
     return redirect(target, 303)

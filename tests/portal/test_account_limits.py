@@ -6,11 +6,25 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
+from quart import Response
 from quart.typing import TestClientProtocol as Client
 
-from payfacile.platform.passwords import hash_password
+from payfacile.platform.models import OutboxEmail, Session, Token
+from payfacile.platform.passwords import hash_password, verify_password
+from payfacile.portal.models import Customer
+from payfacile.tenants.scope import scoped
 from tests.factories import make_customer
-from tests.portal.test_auth import ACME, CSRF, PASSWORD, acme_with_buyer, post, sign_in
+from tests.portal.test_auth import (
+    ACME,
+    CSRF,
+    PASSWORD,
+    acme_with_buyer,
+    comparable,
+    latest_email,
+    link_path,
+    post,
+    sign_in,
+)
 from tests.portal.test_subscriptions import subscribe
 
 BURST = 30
@@ -78,3 +92,96 @@ async def test_no_buyer_can_use_up_another_buyers_cancellation_requests(client: 
     await sign_in(camille_client)
     asked = await post(camille_client, path, {}, page="/portal/subscriptions")
     assert asked.status_code == 303
+
+
+ACCOUNT = "/portal/account"
+
+
+async def account_post(client: Client, form: dict[str, str]) -> Response:
+    return await post(client, ACCOUNT, form, page=ACCOUNT)
+
+
+async def test_current_password_checks_from_a_session_are_limited(client: Client) -> None:
+    """A stolen session cannot guess the password through the account page: both forms
+    share 10 checks in 15 minutes, then even the right password gets a 429."""
+    store, camille = await acme_with_buyer()
+    await sign_in(client)
+    for n in range(10):
+        form = (
+            {
+                "action": "password",
+                "current": f"guess {n}",
+                "password": "x" * 12,
+                "confirm": "x" * 12,
+            }
+            if n % 2
+            else {
+                "action": "email",
+                "new_email": f"new{n}@example.com",
+                "email_password": f"guess {n}",
+            }
+        )
+        assert (await account_post(client, form)).status_code == 422
+    right = {"action": "password", "current": PASSWORD, "password": "y" * 12, "confirm": "y" * 12}
+    locked = await account_post(client, right)
+    assert locked.status_code == 429
+    reloaded = await scoped(store).get(Customer, id=camille.id)
+    assert await verify_password(reloaded.password_hash, PASSWORD)
+
+
+async def test_email_change_requests_are_limited(client: Client) -> None:
+    await acme_with_buyer()
+    await sign_in(client)
+    for n in range(5):
+        form = {"action": "email", "new_email": f"new{n}@example.com", "email_password": PASSWORD}
+        assert (await account_post(client, form)).status_code == 200
+    form = {"action": "email", "new_email": "new5@example.com", "email_password": PASSWORD}
+    assert (await account_post(client, form)).status_code == 429
+    assert not await OutboxEmail.filter(to_address="new5@example.com").exists()
+
+
+async def test_a_taken_address_gets_the_same_answer_and_its_owner_is_told(
+    client: Client,
+) -> None:
+    """Whether another account of the store uses the address is not revealed: the page is
+    the same; the address's owner gets a notice with no link, and nothing changes."""
+    store, camille = await acme_with_buyer()
+    dominique = await make_customer(store, "dominique@example.com", name="Dominique")
+    await sign_in(client)
+    pages = []
+    for address in ("free@example.com", dominique.email):
+        form = {"action": "email", "new_email": address, "email_password": PASSWORD}
+        response = await account_post(client, form)
+        assert response.status_code == 200
+        page = await response.get_data(as_text=True)
+        pages.append(comparable(page.replace(address, "ADDRESS")))
+    assert pages[0] == pages[1]
+    notice = await latest_email(dominique.email)
+    assert "already belongs to your account" in notice.text_body
+    assert "/portal/email/" not in notice.text_body
+    tokens = await Token.filter(purpose="email_change")
+    assert [token.payload for token in tokens] == [{"email": "free@example.com"}]
+    unchanged = await scoped(store).get(Customer, id=dominique.id)
+    assert unchanged.email == "dominique@example.com"
+    assert (await scoped(store).get(Customer, id=camille.id)).email == "camille@example.com"
+
+
+async def test_a_confirmed_email_change_tells_the_old_address_and_ends_other_sessions(
+    client: Client,
+) -> None:
+    _, camille = await acme_with_buyer()
+    phone = client.app.test_client()
+    await sign_in(phone)
+    await sign_in(client)
+    form = {"action": "email", "new_email": "camille.new@example.com", "email_password": PASSWORD}
+    assert (await account_post(client, form)).status_code == 200
+    path = link_path((await latest_email("camille.new@example.com")).text_body)
+    done = await post(client, path, {}, page=path)
+    assert done.headers["Location"] == "/portal/account?done=email"
+
+    told = await latest_email("camille@example.com")
+    assert "now uses the email address camille.new@example.com" in told.text_body
+    assert (await client.get("/portal/", headers=ACME)).status_code == 200  # this browser
+    signed_out = await phone.get("/portal/", headers=ACME)
+    assert signed_out.status_code == 303  # every other session ended
+    assert await Session.filter(subject_id=camille.id).count() == 1
