@@ -166,6 +166,13 @@ def client(app: Quart) -> Client:
     return app.test_client()
 
 
+async def work_after_answers(app: Quart) -> None:
+    """Wait for what the app does after its answers (the emails of link and reset requests),
+    as a buyer waits for the email after the page."""
+    while app.background_tasks:
+        await asyncio.gather(*app.background_tasks)
+
+
 def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
     """The environment that makes a `payfacile` subprocess use this test's settings."""
     env = {

@@ -64,17 +64,17 @@ def link_expiry(expires_at: datetime, language: str = "en") -> str:
     return format_datetime(expires_at, format="d MMMM y, HH:mm 'UTC'", locale=language)
 
 
-async def request_password_reset(
+async def count_reset_request(
     limiter: RateLimiter, directory: Directory, email: str, *, client: str
-) -> Account | None:
-    """The account a reset was asked for, or None; limited per client and per address.
+) -> None:
+    """Count a reset request per client and per address (`RateLimited` past the limit).
 
-    The caller emails the link when there is an account, and answers the same either way."""
+    Known or not, the address costs the same here: the caller answers at once and looks the
+    account up after the answer (`account_pages.after_the_answer`)."""
     email = email.strip().lower()
     realm = f"{directory.kind.value}:{directory.store_id or ''}"
     await limiter.hit(RESET_REQUESTS, "reset", realm, client)
     await limiter.hit(RESET_REQUESTS, "reset-account", realm, email)
-    return await directory.find(email)
 
 
 async def set_password(

@@ -3,12 +3,19 @@ buyer's sign-in details (password and email); signing out."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from quart import g, redirect, request
 from quart.typing import ResponseReturnValue
 from werkzeug.sansio.response import Response as BaseResponse
 
 from payfacile.platform import tokens
-from payfacile.platform.account_pages import save_chosen_password, sign_out, start_session
+from payfacile.platform.account_pages import (
+    after_the_answer,
+    save_chosen_password,
+    sign_out,
+    start_session,
+)
 from payfacile.platform.errors import Conflict, InvalidInput
 from payfacile.platform.models import SessionKind, TokenPurpose
 from payfacile.platform.security import client_address
@@ -80,9 +87,10 @@ async def email_link() -> ResponseReturnValue:
 
 async def _send_link(email: str, purpose: TokenPurpose) -> ResponseReturnValue:
     """Email a link if `email` is a buyer's; the page says the same either way."""
-    await auth.email_a_link(
-        services().settings, services().limiter, g.store, email, purpose, client=_client()
-    )
+    found = services()
+    await auth.count_link_request(found.limiter, g.store, email, client=_client())
+    send = partial(auth.email_a_link, found.settings, g.store, email, purpose)
+    after_the_answer(send, what="a sign-in or reset link")
     minutes = int(tokens.LIFETIMES[purpose].total_seconds()) // 60
     return await render_page("portal/link_sent.html", email=email, minutes=minutes)
 

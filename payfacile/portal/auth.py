@@ -125,20 +125,19 @@ async def invite(settings: Settings, store: Store, email: str) -> str:
     return link
 
 
-async def email_a_link(
-    settings: Settings,
-    limiter: RateLimiter,
-    store: Store,
-    email: str,
-    purpose: TokenPurpose,
-    *,
-    client: str,
+async def count_link_request(
+    limiter: RateLimiter, store: Store, email: str, *, client: str
 ) -> None:
-    """Email a sign-in or reset link if the address is a buyer of this store; otherwise do
-    nothing, visibly the same."""
+    """Count a sign-in or reset link request per client and per address: the same cost for
+    a buyer's address and any other (the caller sends the link after its answer)."""
     email = email.strip().lower()
     await limiter.hit(LINK_REQUESTS, "portal-link", str(store.id), client)
     await limiter.hit(LINK_REQUESTS, "portal-link-account", str(store.id), email)
+
+
+async def email_a_link(settings: Settings, store: Store, email: str, purpose: TokenPurpose) -> None:
+    """Email a sign-in or reset link if the address is a buyer of this store; otherwise do
+    nothing. Runs after the answer, which the request gave the same either way."""
     customer = await Buyers(store).find(email)
     if customer is None:
         return
