@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
+import pytest
 from quart import Response
 from quart.typing import TestClientProtocol as Client
 
@@ -13,6 +14,7 @@ from payfacile.platform.models import OutboxEmail, Session, Token
 from payfacile.platform.passwords import hash_password, verify_password
 from payfacile.portal.models import Customer
 from payfacile.tenants.scope import scoped
+from tests.conftest import work_after_answers
 from tests.factories import make_customer
 from tests.portal.test_auth import (
     ACME,
@@ -53,6 +55,27 @@ async def test_a_burst_of_guesses_gets_no_more_than_the_limit_checked(client: Cl
     assert statuses[422] + statuses[303] <= 10, statuses
     assert statuses[429] >= BURST - 10, statuses
     assert set(statuses) <= {422, 303, 429}, statuses
+
+
+@pytest.mark.parametrize(
+    ("path", "field"), [("/portal/login/link", "link_email"), ("/portal/forgot-password", "email")]
+)
+async def test_a_burst_of_link_requests_sends_no_more_than_the_limit(
+    client: Client, path: str, field: str
+) -> None:
+    """The way a buyer with a dead invitation or link asks for a new one, sent 30 times at
+    once: 5 answered (and 5 emails), the rest refused with 429."""
+    await acme_with_buyer()
+    token = await csrf_token(client)
+
+    async def ask() -> int:
+        form = {field: "camille@example.com", "csrf_token": token}
+        return (await client.post(path, form=form, headers=ACME)).status_code
+
+    statuses = Counter(await asyncio.gather(*(ask() for _ in range(BURST))))
+    await work_after_answers(client.app)
+    assert statuses == Counter({200: 5, 429: BURST - 5}), statuses
+    assert await OutboxEmail.filter(to_address="camille@example.com").count() == 5
 
 
 async def test_signed_in_pages_are_never_stored(client: Client) -> None:
