@@ -167,37 +167,10 @@ def workers_of(pid: int) -> set[int]:
     return found
 
 
-@contextmanager
-def some_redis(settings: Settings) -> Iterator[Settings]:
-    """`settings` with a Redis: the suite's, or a private `redis-server` this test starts."""
-    if settings.redis_url:
-        yield settings
-        return
-    port = free_port()
-    process = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""],
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        while (
-            subprocess.run(
-                ["redis-cli", "-p", str(port), "ping"], capture_output=True, check=False
-            ).stdout.strip()
-            != b"PONG"
-        ):
-            time.sleep(0.05)
-        yield settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{port}/0"})
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
-
-
+@pytest.mark.postgres_redis  # several workers need Redis (one process would refuse)
 def test_serve_with_workers_serves_and_stops_cleanly(settings: Settings, tmp_path: Path) -> None:
     create_store(settings, "acme")
-    with (
-        some_redis(settings) as shared,
-        server(shared, tmp_path, "--workers", "2") as (port, process),
-    ):
+    with server(settings, tmp_path, "--workers", "2") as (port, process):
         codes = {status(port, "acme.payfacile.localhost") for _ in range(20)}
         assert codes == {200}
         workers = workers_of(process.pid)
