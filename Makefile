@@ -57,6 +57,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/resolution.py
 	$(BIN)/python bench/orders.py
+	$(BIN)/python bench/link_timing.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from payfacile.platform import db
 from payfacile.platform.cache import Shared
-from payfacile.platform.config import Settings
+from payfacile.platform.config import Settings, describe_errors
 from payfacile.platform.errors import PayFacileError
 from payfacile.schema import MODEL_MODULES
 from payfacile.tenants.hosts import HostResolver
@@ -295,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings()
     except ValidationError as error:
-        print(f"payfacile: invalid settings: {error}", file=sys.stderr)
+        print(f"payfacile: invalid settings: {describe_errors(error)}", file=sys.stderr)
         return 2
     try:
         if hasattr(args, "sync_handler"):

@@ -111,7 +111,9 @@ def _drop_redis_keys(prefix: str) -> None:
         client.close()
 
 
-TEST_SECRET_KEY = "test-secret-key-one"  # every test's; a subprocess gets it too
+TEST_SECRET_KEY = (
+    "test-secret-key-one-of-32-bytes-or-more"  # every test's; a subprocess gets it too
+)
 
 
 def opened(row: OutboxEmail) -> OutboxEmail:
@@ -176,6 +178,13 @@ async def app(settings: Settings) -> AsyncIterator[Quart]:
 @pytest.fixture
 def client(app: Quart) -> Client:
     return app.test_client()
+
+
+async def work_after_answers(app: Quart) -> None:
+    """Wait for what the app does after its answers (the emails of link and reset requests),
+    as a buyer waits for the email after the page."""
+    while app.background_tasks:
+        await asyncio.gather(*app.background_tasks)
 
 
 def settings_env(settings: Settings, **extra: str) -> dict[str, str]:

@@ -6,11 +6,14 @@ and answers them with these functions, given the `AccountPages` that say whose p
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from urllib.parse import quote
 
-from quart import g, redirect, render_template, request
+from quart import current_app, g, redirect, render_template, request
 from quart.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 from werkzeug.sansio.response import Response as BaseResponse
@@ -25,7 +28,9 @@ from payfacile.platform.sessions import SignedIn
 from payfacile.platform.text import Message, _l
 from payfacile.platform.views import safe_next
 
-SendReset = Callable[[str, str], Awaitable[None]]  # (email, client address)
+SendReset = Callable[[str], Awaitable[None]]  # (email), run after the answer
+AFTER_ANSWER_ATTEMPTS = 3
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,29 @@ class AccountPages:
     @property
     def kind(self) -> SessionKind:
         return self.directory.kind
+
+
+def after_the_answer(work: Callable[[], Awaitable[None]], *, what: str) -> None:
+    """Do `work` after this response, so the time the answer takes does not depend on it
+    (whether an address has an account, a token and an email to write).
+
+    `work` must write in one transaction: a failed attempt leaves nothing behind and is
+    tried again, so the email is queued once. The app waits for it when it stops."""
+    current_app.add_background_task(_attempts, work, what)
+
+
+async def _attempts(work: Callable[[], Awaitable[None]], what: str) -> None:
+    for attempt in range(1, AFTER_ANSWER_ATTEMPTS + 1):
+        try:
+            await work()
+        except Exception:
+            if attempt == AFTER_ANSWER_ATTEMPTS:
+                log.exception("%s could not be sent after %s attempts", what, attempt)
+                return
+            log.warning("%s: attempt %s failed, trying again", what, attempt, exc_info=True)
+            await asyncio.sleep(attempt)
+        else:
+            return
 
 
 def signed_in(kind: SessionKind) -> SignedIn | None:
@@ -158,7 +186,10 @@ async def forgot_page(pages: AccountPages) -> ResponseReturnValue:
         if "@" not in email:
             errors["email"] = _l("Enter the email address of your account.")
         else:
-            await pages.send_reset(email, client_address(request, services().settings))
+            found = services()
+            client = client_address(request, found.settings)
+            await accounts.count_reset_request(found.limiter, pages.directory, email, client=client)
+            after_the_answer(partial(pages.send_reset, email), what="a password reset link")
             sent = True
     body = await render_template(
         "account/forgot.html", errors=errors, email=email, sent=sent, login_url=pages.login

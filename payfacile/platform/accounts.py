@@ -22,7 +22,7 @@ from payfacile.platform.passwords import check_new_password, hash_password, veri
 from payfacile.platform.ratelimit import RateLimiter
 from payfacile.platform.text import _l
 
-SIGN_IN_FAILURES = "10/15minutes"
+SIGN_IN_ATTEMPTS = "10/15minutes"
 RESET_REQUESTS = "5/hour"
 
 
@@ -67,17 +67,17 @@ def link_expiry(expires_at: datetime, language: str = "en", zone: str = zones.UT
     )
 
 
-async def request_password_reset(
+async def count_reset_request(
     limiter: RateLimiter, directory: Directory, email: str, *, client: str
-) -> Account | None:
-    """The account a reset was asked for, or None; limited per client and per address.
+) -> None:
+    """Count a reset request per client and per address (`RateLimited` past the limit).
 
-    The caller emails the link when there is an account, and answers the same either way."""
+    Known or not, the address costs the same here: the caller answers at once and looks the
+    account up after the answer (`account_pages.after_the_answer`)."""
     email = email.strip().lower()
     realm = f"{directory.kind.value}:{directory.store_id or ''}"
     await limiter.hit(RESET_REQUESTS, "reset", realm, client)
     await limiter.hit(RESET_REQUESTS, "reset-account", realm, email)
-    return await directory.find(email)
 
 
 async def set_password(
@@ -104,17 +104,17 @@ async def authenticate(
 ) -> Account:
     """The account for these credentials, or `InvalidInput` that names neither part.
 
-    10 failures in 15 minutes, per account or per client address, lock sign-in with a 429.
+    Every attempt is counted before the password is checked, in one atomic hit per limit:
+    10 attempts in 15 minutes per account (a success clears it) or per client address lock
+    sign-in with a 429, however many guesses arrive at once.
     """
     email = (email or "").strip().lower()
     realm = f"{directory.kind.value}:{directory.store_id or ''}"
-    await limiter.check(SIGN_IN_FAILURES, "sign-in-client", realm, client)
-    await limiter.check(SIGN_IN_FAILURES, "sign-in-account", realm, email)
+    await limiter.hit(SIGN_IN_ATTEMPTS, "sign-in-client", realm, client)
+    await limiter.hit(SIGN_IN_ATTEMPTS, "sign-in-account", realm, email)
     account = await directory.find(email) if email else None
     if await verify_password(account.password_hash if account else None, password or ""):
         assert account is not None
-        await limiter.clear(SIGN_IN_FAILURES, "sign-in-account", realm, email)
+        await limiter.clear(SIGN_IN_ATTEMPTS, "sign-in-account", realm, email)
         return account
-    await limiter.hit(SIGN_IN_FAILURES, "sign-in-client", realm, client)
-    await limiter.hit(SIGN_IN_FAILURES, "sign-in-account", realm, email)
     raise InvalidInput(_l("That email and password do not match an account."), field="email")

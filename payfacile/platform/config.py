@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import secrets
+import stat
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, PrivateAttr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
+MIN_SECRET_BYTES = 32
 
 
 def _split(value: object) -> object:
@@ -55,6 +58,8 @@ class Settings(BaseSettings):
     smtp_timeout: float = Field(default=30.0, gt=0)
     job_concurrency: int = Field(default=8, ge=1, le=200)  # jobs one process runs at once
     _public_port_given: bool = PrivateAttr(default=False)
+    # "test" names the built-in test gateway; production refuses it unless named here.
+    payment_gateway: Literal["", "test"] = ""
 
     _split_lists = field_validator(
         "platform_ips", "secret_key", "trusted_proxies", "dns_nameservers", mode="before"
@@ -89,6 +94,12 @@ class Settings(BaseSettings):
             self.public_port = 8000
         if production and not self.secret_key:
             raise ValueError("PAYFACILE_SECRET_KEY is required when PAYFACILE_ENV=production")
+        if production and any(len(key.encode()) < MIN_SECRET_BYTES for key in self.secret_key):
+            raise ValueError(
+                f"PAYFACILE_SECRET_KEY: every key must be {MIN_SECRET_BYTES} bytes or more in"
+                " production (make one with: python -c"
+                " 'import secrets; print(secrets.token_urlsafe(48))')"
+            )
         return self
 
     @property
@@ -109,15 +120,45 @@ class Settings(BaseSettings):
             return [key.encode() for key in self.secret_key]
         path = self.data_dir / "secret_key"
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(48))
-            path.chmod(0o600)
+            make_private_dir(self.data_dir)
+            _create_private_file(path, secrets.token_urlsafe(48))
         return [path.read_text().strip().encode()]
 
     @property
     def reserved_slugs(self) -> frozenset[str]:
         first_label = self.cname_target.split(".", 1)[0]
         return RESERVED_SLUGS | {first_label}
+
+
+def make_private_dir(path: Path) -> None:
+    """Create `path` (and its parents) readable by this user only: 0700, even when it exists.
+
+    The data directory holds the SQLite database, the generated secret key and the Maildir."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if stat.S_IMODE(path.stat().st_mode) != 0o700:
+        path.chmod(0o700)
+
+
+def _create_private_file(path: Path, text: str) -> None:
+    """Write a new file that is 0600 from the moment it exists; another process that created
+    it first wins (its content is kept)."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    with os.fdopen(descriptor, "w") as file:
+        file.write(text)
+
+
+def describe_errors(error: ValidationError) -> str:
+    """What is wrong with the settings: each variable and its problem, never the values (the
+    database and SMTP URLs carry passwords)."""
+    problems = []
+    for item in error.errors(include_url=False, include_input=False, include_context=False):
+        message = str(item["msg"]).removeprefix("Value error, ")
+        location = ".".join(str(part) for part in item["loc"])
+        problems.append(f"PAYFACILE_{location.upper()}: {message}" if location else message)
+    return "; ".join(problems)
 
 
 RESERVED_SLUGS = frozenset(

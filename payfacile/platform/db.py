@@ -7,14 +7,16 @@ the kernel names none of them.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from tortoise import Tortoise, connections
 from tortoise.exceptions import IntegrityError
 from tortoise.migrations.api import migrate as tortoise_migrate
 
-from payfacile.platform.config import Settings
+from payfacile.platform.config import Settings, make_private_dir
 from payfacile.platform.errors import Conflict
 from payfacile.platform.text import Message
 
@@ -70,9 +72,21 @@ def is_sqlite(settings: Settings) -> bool:
     return settings.database_url.startswith("sqlite")
 
 
+def private_sqlite_file(settings: Settings) -> None:
+    """The data directory at 0700 and the database file at 0600 before SQLite opens it
+    (SQLite gives its -wal and -shm files the database file's mode)."""
+    make_private_dir(settings.data_dir)
+    path = settings.database_url.removeprefix("sqlite://").split("?", 1)[0]
+    if not path or path == ":memory:":
+        return
+    Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    os.chmod(path, 0o600)
+
+
 async def init_db(settings: Settings, modules: Sequence[str]) -> None:
     if is_sqlite(settings):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_sqlite_file(settings)
     await Tortoise.init(config=tortoise_config(settings, modules), _enable_global_fallback=True)
 
 
@@ -92,7 +106,7 @@ async def migrate(
 ) -> None:
     """Apply every migration not yet applied (idempotent)."""
     if is_sqlite(settings):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_sqlite_file(settings)
     try:
         await tortoise_migrate(config=tortoise_config(settings, modules), progress=progress)
     finally:

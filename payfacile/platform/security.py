@@ -2,7 +2,8 @@
 
 CSRF: a random value in an HttpOnly, host-only, SameSite=Lax cookie; forms carry an HMAC of
 it (`csrf_token()` in templates, or the `X-CSRF-Token` header). An unsafe request must carry a
-token matching its cookie, and an `Origin` header, when sent, must be this host.
+token matching its cookie, and an `Origin` header, when sent, must be this host (`null` is
+refused).
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ class Csrf:
         if request.method in SAFE_METHODS:
             return
         origin = request.headers.get("Origin")
-        if origin and origin != "null" and _origin_host(origin) != (request.host or "").lower():
+        # "null" (a sandboxed frame, a data: URL, some redirects) names no site: refused.
+        if origin and _origin_host(origin) != (request.host or "").lower():
             raise CsrfFailed(_l("This request came from another site and was refused."))
         cookie = request.cookies.get(self.cookie_name, "")
         sent = request.headers.get(CSRF_HEADER)
@@ -118,8 +120,14 @@ def content_security_policy(nonce: str) -> str:
     return f"{CSP_BEFORE_NONCE}{nonce}{CSP_AFTER_NONCE}"
 
 
-def apply_security_headers(response: Response, *, nonce: str, production: bool) -> None:
+def apply_security_headers(
+    response: Response, *, nonce: str, production: bool, signed_in: bool = False
+) -> None:
+    """The headers every response carries; a signed-in HTML page is also never stored by a
+    browser or a proxy (the back button on a shared computer must not show it)."""
     headers = response.headers
+    if signed_in and response.mimetype == "text/html":
+        headers["Cache-Control"] = "no-store"
     if "Content-Security-Policy" not in headers:
         headers["Content-Security-Policy"] = content_security_policy(nonce)
     for name, value in CONSTANT_HEADERS:

@@ -1,6 +1,7 @@
 """`payfacile serve`: Uvicorn over HTTP, and HTTPS when asked, with N worker processes.
 
-The app comes from a factory the caller names (`payfacile.app.create_app`): each worker
+The access log never shows an emailed token or a control character (`platform.logs`). The
+app comes from a factory the caller names (`payfacile.app.create_app`): each worker
 process builds its own. The factory must be a module-level function (workers are spawned).
 """
 
@@ -20,8 +21,14 @@ from quart import Quart
 
 from payfacile.platform.config import Settings
 from payfacile.platform.devcert import ensure_dev_certificate
+from payfacile.platform.logs import redact_access_log
 
 AppFactory = Callable[[Settings], Quart]
+WORKERS_NEED_REDIS = (
+    "payfacile: --workers above 1 needs PAYFACILE_REDIS_URL. Without Redis each worker"
+    " process keeps its own rate limits (10 sign-in guesses would become 10 per process),"
+    " its own cache and its own scheduler. Serve with one worker, or set PAYFACILE_REDIS_URL."
+)
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,8 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def serve(settings: Settings, listen: Listen, factory: AppFactory) -> None:
+    if listen.workers > 1 and not settings.redis_url:
+        raise SystemExit(WORKERS_NEED_REDIS)
     sockets = [_bind(listen.host, listen.port)]
     if listen.https_port is not None:
         tls_files(settings)  # fail early, and make the dev certificate once, not per worker
@@ -116,6 +125,7 @@ async def _serve_all(
         cert, key = tls_files(settings)
         tls = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
         servers.append((_Server(_config(app, listen, **tls)), sockets[1]))
+    redact_access_log(app)  # after the configs above set Uvicorn's logging up
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, _stop, [server for server, _ in servers])

@@ -25,6 +25,7 @@ from payfacile.platform.brand import current_brand
 from payfacile.platform.errors import Conflict, MalformedRequest, PayFacileError
 from payfacile.platform.i18n import install_i18n
 from payfacile.platform.jobs import Background
+from payfacile.platform.logs import loggable_path, secret_paths
 from payfacile.platform.registry import Registry
 from payfacile.platform.security import SAFE_METHODS, apply_security_headers
 from payfacile.platform.services import EXTENSION, services
@@ -141,6 +142,7 @@ def _register_request_flow(app: Quart, registry: Registry) -> None:
             response,
             nonce=getattr(g, "csp_nonce", ""),
             production=found.settings.production,
+            signed_in=g.get("session") is not None,
         )
         return response
 
@@ -235,7 +237,8 @@ def _register_errors(app: Quart) -> None:
 
     @app.errorhandler(Exception)
     async def unexpected(error: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        path = loggable_path(request.path, secret_paths(current_app))
+        log.exception("unhandled error on %s %s", request.method, path)
         return await render_error(
             500,
             "internal_error",

@@ -3,12 +3,19 @@ buyer's sign-in details (password and email); signing out."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from quart import g, redirect, request
 from quart.typing import ResponseReturnValue
 from werkzeug.sansio.response import Response as BaseResponse
 
 from payfacile.platform import tokens
-from payfacile.platform.account_pages import save_chosen_password, sign_out, start_session
+from payfacile.platform.account_pages import (
+    after_the_answer,
+    save_chosen_password,
+    sign_out,
+    start_session,
+)
 from payfacile.platform.errors import Conflict, InvalidInput
 from payfacile.platform.models import SessionKind, TokenPurpose
 from payfacile.platform.security import client_address
@@ -80,9 +87,10 @@ async def email_link() -> ResponseReturnValue:
 
 async def _send_link(email: str, purpose: TokenPurpose) -> ResponseReturnValue:
     """Email a link if `email` is a buyer's; the page says the same either way."""
-    await auth.email_a_link(
-        services().settings, services().limiter, g.store, email, purpose, client=_client()
-    )
+    found = services()
+    await auth.count_link_request(found.limiter, g.store, email, client=_client())
+    send = partial(auth.email_a_link, found.settings, g.store, email, purpose)
+    after_the_answer(send, what="a sign-in or reset link")
     minutes = int(tokens.LIFETIMES[purpose].total_seconds()) // 60
     return await render_page("portal/link_sent.html", email=email, minutes=minutes)
 
@@ -195,6 +203,7 @@ async def _change_account(customer: Customer, form: dict[str, str]) -> Message:
     if form.get("action") == "email":
         await auth.request_email_change(
             services().settings,
+            services().limiter,
             g.store,
             customer,
             new_email=form.get("new_email", ""),
@@ -205,6 +214,7 @@ async def _change_account(customer: Customer, form: dict[str, str]) -> Message:
             email=form.get("new_email", "").strip(),
         )
     await auth.change_password(
+        services().limiter,
         g.store,
         customer,
         current=form.get("current", ""),
@@ -223,10 +233,14 @@ async def confirm_email(token: str) -> ResponseReturnValue:
         if request.method == "GET":
             customer = await auth.check_link(g.store, token, TokenPurpose.EMAIL_CHANGE)
             return await render_page("portal/confirm_email.html", email=customer.pending_email)
-        await auth.confirm_email_change(g.store, token)
+        changed = await auth.confirm_email_change(services().settings, g.store, token)
     except tokens.TokenUnusable as error:
         return await _link_problem(error)
     except Conflict as error:
         return await render_page("portal/link_problem.html", status=409, message=error.message)
+    sessions = services().sessions
+    mine = g.customer is not None and g.customer.id == changed.id
+    keep = request.cookies.get(sessions.cookie_name) if mine else None
+    await sessions.end_all(kind=SessionKind.BUYER, subject_id=changed.id, keep=keep)
     target = "/portal/account?done=email" if g.customer else "/portal/login"
     return redirect(target, 303)

@@ -30,6 +30,9 @@ from payfacile.tenants.scope import scoped
 from payfacile.tenants.urls import store_url
 
 LINK_REQUESTS = "5/hour"
+# Per buyer, from a signed-in session (both account forms).
+PASSWORD_CHECKS = "10/15minutes"  # noqa: S105 - a rate, not a password
+EMAIL_CHANGES = "5/day"  # per buyer
 LINK_PATHS = {
     TokenPurpose.INVITATION: "/portal/invitation/",
     TokenPurpose.SIGN_IN: "/portal/sign-in/",
@@ -122,20 +125,19 @@ async def invite(settings: Settings, store: Store, email: str) -> str:
     return link
 
 
-async def email_a_link(
-    settings: Settings,
-    limiter: RateLimiter,
-    store: Store,
-    email: str,
-    purpose: TokenPurpose,
-    *,
-    client: str,
+async def count_link_request(
+    limiter: RateLimiter, store: Store, email: str, *, client: str
 ) -> None:
-    """Email a sign-in or reset link if the address is a buyer of this store; otherwise do
-    nothing, visibly the same."""
+    """Count a sign-in or reset link request per client and per address: the same cost for
+    a buyer's address and any other (the caller sends the link after its answer)."""
     email = email.strip().lower()
     await limiter.hit(LINK_REQUESTS, "portal-link", str(store.id), client)
     await limiter.hit(LINK_REQUESTS, "portal-link-account", str(store.id), email)
+
+
+async def email_a_link(settings: Settings, store: Store, email: str, purpose: TokenPurpose) -> None:
+    """Email a sign-in or reset link if the address is a buyer of this store; otherwise do
+    nothing. Runs after the answer, which the request gave the same either way."""
     customer = await Buyers(store).find(email)
     if customer is None:
         return
@@ -168,11 +170,33 @@ async def use_sign_in_link(store: Store, raw: str) -> Customer:
     return customer
 
 
-async def change_password(
-    store: Store, customer: Customer, *, current: str, password: str, confirm: str
+async def _check_current_password(
+    limiter: RateLimiter, store: Store, customer: Customer, password: str, *, field: str
 ) -> None:
-    if customer.password_hash and not await verify_password(customer.password_hash, current):
-        raise InvalidInput(_l("Your current password is not right."), field="current")
+    """A signed-in buyer proving it is them: limited per buyer (counted before the check) so
+    a stolen session cannot be used to guess the password."""
+    if not customer.password_hash:
+        return
+    await limiter.hit(PASSWORD_CHECKS, "account-password", str(store.id), str(customer.id))
+    if not await verify_password(customer.password_hash, password):
+        message = (
+            _l("Your current password is not right.")
+            if field == "current"
+            else _l("Your password is not right.")
+        )
+        raise InvalidInput(message, field=field)
+
+
+async def change_password(
+    limiter: RateLimiter,
+    store: Store,
+    customer: Customer,
+    *,
+    current: str,
+    password: str,
+    confirm: str,
+) -> None:
+    await _check_current_password(limiter, store, customer, current, field="current")
     check_new_password(password, confirm, email=customer.email)
     hashed = await hash_password(password)
     await Buyers(store).save_password(customer.id, hashed)
@@ -180,29 +204,58 @@ async def change_password(
 
 
 async def request_email_change(
-    settings: Settings, store: Store, customer: Customer, *, new_email: str, password: str
-) -> str:
-    """Send a confirmation link to the new address; nothing changes until it is followed."""
-    if customer.password_hash and not await verify_password(customer.password_hash, password):
-        raise InvalidInput(_l("Your password is not right."), field="password")
+    settings: Settings,
+    limiter: RateLimiter,
+    store: Store,
+    customer: Customer,
+    *,
+    new_email: str,
+    password: str,
+) -> None:
+    """Send a confirmation link to the new address; nothing changes until it is followed.
+
+    The buyer sees the same answer whether or not another account of the store uses the
+    address: that address is told instead, and gets no link."""
+    await _check_current_password(limiter, store, customer, password, field="password")
     new_email = normalise_email(new_email, field="new_email")
     if new_email == customer.email:
         raise InvalidInput(_l("This is already your email address."), field="new_email")
-    if await Buyers(store).find(new_email) is not None:
-        raise Conflict(_l("Another account of this store uses that address."), field="new_email")
+    await limiter.hit(EMAIL_CHANGES, "email-change", str(store.id), str(customer.id))
+    taken = await Buyers(store).find(new_email) is not None
     async with in_transaction():
         await scoped(store).update(customer, pending_email=new_email)
-        return await send_link(
-            settings,
-            store,
-            customer,
-            TokenPurpose.EMAIL_CHANGE,
-            to=new_email,
-            payload={"email": new_email},
-        )
+        if not taken:
+            await send_link(
+                settings,
+                store,
+                customer,
+                TokenPurpose.EMAIL_CHANGE,
+                to=new_email,
+                payload={"email": new_email},
+            )
+            return
+        await _tell(settings, store, customer, "portal_email_taken", to=new_email)
 
 
-async def confirm_email_change(store: Store, raw: str) -> Customer:
+async def _tell(
+    settings: Settings, store: Store, customer: Customer, template: str, *, to: str, **extra: str
+) -> None:
+    """A notice with no link to use (only the portal's address) about `customer`'s account."""
+    language = _language(store, customer)
+    await queue_email(
+        settings,
+        to=to,
+        template=template,
+        context={"portal_url": await store_url(settings, store, "/portal/"), **extra},
+        brand=brand_of(store),
+        store_id=store.id,
+        language=language,
+    )
+
+
+async def confirm_email_change(settings: Settings, store: Store, raw: str) -> Customer:
+    """Make the pending address the buyer's; the old address is told. The caller ends the
+    buyer's other sessions."""
     token = await tokens.peek(
         raw, purpose=TokenPurpose.EMAIL_CHANGE, subject_kind=SessionKind.BUYER, store_id=store.id
     )
@@ -213,6 +266,7 @@ async def confirm_email_change(store: Store, raw: str) -> Customer:
     taken = _l("Another account of this store now uses that address.")
     if await Buyers(store).find(new_email) is not None:
         raise Conflict(taken)
+    old_email = customer.email
     with db.unique_or_conflict(taken):  # another change to this address, at the same moment
         async with in_transaction():
             await tokens.consume(
@@ -222,4 +276,13 @@ async def confirm_email_change(store: Store, raw: str) -> Customer:
                 store_id=store.id,
             )
             await scoped(store).update(customer, email=new_email, pending_email="")
+            await _tell(
+                settings,
+                store,
+                customer,
+                "portal_email_changed",
+                to=old_email,
+                name=customer.name,
+                email=new_email,
+            )
     return customer

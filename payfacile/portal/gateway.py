@@ -21,6 +21,7 @@ from typing import Protocol
 from schwifty import IBAN
 from schwifty.exceptions import SchwiftyException
 
+from payfacile.platform.config import Settings
 from payfacile.platform.errors import InvalidInput, NotAllowed
 from payfacile.platform.text import _l
 from payfacile.portal.models import PaymentMethodKind
@@ -155,5 +156,15 @@ def _expiry(text: str, now: datetime) -> tuple[int, int]:
     return month, year
 
 
-def gateway_for(secret: bytes) -> PaymentGateway:
-    return TestGateway(secret)
+def gateway_for(settings: Settings) -> PaymentGateway | None:
+    """The gateway payment methods go through, or None in production when the operator has
+    named none: the test gateway would take real card numbers and save any Luhn-valid one."""
+    if settings.production and settings.payment_gateway != "test":
+        return None
+    return TestGateway(settings.secret_keys[0])
+
+
+def test_mode(settings: Settings) -> bool:
+    """Whether every portal page must say that payments are not real (production running the
+    test gateway because the operator named it)."""
+    return settings.production and settings.payment_gateway == "test"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from quart import g, redirect
 from quart.typing import ResponseReturnValue
 
-from payfacile.platform.errors import InvalidInput
+from payfacile.platform.errors import InvalidInput, ServiceUnavailable
 from payfacile.platform.services import services
 from payfacile.platform.text import Message, _l
 from payfacile.portal import payments
@@ -25,10 +25,15 @@ PAYMENT_NOTICES = {
     "sepa": _l("Your bank account is saved. It now pays for your subscriptions."),
     "removed": _l("The payment method is removed."),
 }
+NO_GATEWAY = _l("Payment methods cannot be added here yet: no payment gateway is set up.")
 
 
 def _gateway() -> PaymentGateway:
-    return gateway_for(services().settings.secret_keys[0])
+    """The configured gateway; a 503, before anything the buyer typed is read, without one."""
+    gateway = gateway_for(services().settings)
+    if gateway is None:
+        raise ServiceUnavailable(NO_GATEWAY)
+    return gateway
 
 
 @blueprint.get("/payment-methods")
@@ -48,14 +53,16 @@ async def _payment_page(
         open_form=form,
         values=values,
         notice=notice(PAYMENT_NOTICES),
+        can_add=gateway_for(services().settings) is not None,
+        no_gateway=NO_GATEWAY,
     )
 
 
 @blueprint.post("/payment-methods/card")
 async def add_card() -> ResponseReturnValue:
+    gateway = _gateway()
     form = await read_form()
     await services().limiter.hit(CARD_ATTEMPTS, "card-entry", str(g.store.id), str(g.customer.id))
-    gateway = _gateway()
     try:
         if form.get("gateway_token"):  # a processor's hosted fields took the card
             tokenized = await gateway.from_hosted_fields(form["gateway_token"])
@@ -76,9 +83,10 @@ async def add_card() -> ResponseReturnValue:
 
 @blueprint.post("/payment-methods/sepa")
 async def add_sepa() -> ResponseReturnValue:
+    gateway = _gateway()
     form = await read_form()
     try:
-        tokenized = await _gateway().tokenize_sepa(
+        tokenized = await gateway.tokenize_sepa(
             iban=form.get("iban", ""), holder=form.get("holder", "")
         )
     except InvalidInput as error:

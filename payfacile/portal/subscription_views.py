@@ -14,7 +14,6 @@ from payfacile.portal import subscriptions
 from payfacile.portal.shell import notice, portal_blueprint, read_form, render_page
 
 blueprint = portal_blueprint("portal_subscriptions", __name__)
-CANCELLATION_REQUESTS = "5/day"  # per subscription
 SUBSCRIPTION_NOTICES = {
     "canceled": _l("Your subscription is canceled. We have told the store."),
     "resumed": _l("Your subscription is resumed: it renews as before."),
@@ -60,10 +59,12 @@ async def resume_subscription(subscription_id: int) -> ResponseReturnValue:
 @blueprint.post("/subscriptions/<int:subscription_id>/request-cancellation")
 async def request_cancellation(subscription_id: int) -> ResponseReturnValue:
     form = await read_form()
-    await services().limiter.hit(
-        CANCELLATION_REQUESTS, "cancellation-request", str(g.store.id), str(subscription_id)
-    )
     await subscriptions.request_cancellation(
-        services().settings, g.store, g.customer, subscription_id, reason=form.get("reason", "")
+        services().settings,
+        services().limiter,
+        g.store,
+        g.customer,
+        subscription_id,
+        reason=form.get("reason", ""),
     )
     return redirect("/portal/subscriptions?done=requested", 303)

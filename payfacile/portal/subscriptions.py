@@ -17,6 +17,7 @@ from payfacile.platform.config import Settings
 from payfacile.platform.errors import Conflict, NotAllowed
 from payfacile.platform.i18n import date, language_of
 from payfacile.platform.mail import queue_email
+from payfacile.platform.ratelimit import RateLimiter
 from payfacile.platform.text import _l
 from payfacile.portal.models import Customer, Subscription, SubscriptionStatus
 from payfacile.tenants.branding import brand_of
@@ -25,6 +26,7 @@ from payfacile.tenants.scope import across_stores, scoped
 from payfacile.tenants.urls import store_url
 
 MAX_REASON = 500
+CANCELLATION_REQUESTS = "5/day"  # per buyer
 
 
 async def subscriptions_of(store: Store, customer: Customer) -> list[Subscription]:
@@ -114,10 +116,22 @@ async def resume(
 
 
 async def request_cancellation(
-    settings: Settings, store: Store, customer: Customer, subscription_id: int, *, reason: str
+    settings: Settings,
+    limiter: RateLimiter,
+    store: Store,
+    customer: Customer,
+    subscription_id: int,
+    *,
+    reason: str,
 ) -> Subscription:
-    """Where the buyer may not cancel: a message to the store's support address."""
+    """Where the buyer may not cancel: a message to the store's support address.
+
+    Limited per buyer, counted only once the subscription is theirs: nobody can use up
+    another buyer's requests by sending their subscription's id."""
     subscription = await own_subscription(store, customer, subscription_id)
+    await limiter.hit(
+        CANCELLATION_REQUESTS, "cancellation-request", str(store.id), str(customer.id)
+    )
     if has_ended(subscription):
         raise Conflict(_l("This subscription is already canceled."))
     reason = " ".join(reason.split())[:MAX_REASON]

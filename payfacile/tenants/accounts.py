@@ -15,12 +15,10 @@ from payfacile.platform.accounts import (
     Account,
     link_expiry,
     normalise_email,
-    request_password_reset,
 )
 from payfacile.platform.config import Settings
 from payfacile.platform.mail import queue_email
 from payfacile.platform.models import SessionKind, TokenPurpose
-from payfacile.platform.ratelimit import RateLimiter
 from payfacile.platform.urls import central_url
 from payfacile.platform.zones import UTC_ZONE
 from payfacile.tenants.models import MerchantUser, PlatformAdmin, Store
@@ -107,16 +105,10 @@ async def send_password_link(
     return link
 
 
-async def email_reset_link(
-    settings: Settings,
-    limiter: RateLimiter,
-    directory: CentralDirectory,
-    email: str,
-    *,
-    client: str,
-) -> None:
-    """Email a reset link if the account exists; otherwise do nothing, visibly the same."""
-    account = await request_password_reset(limiter, directory, email, client=client)
+async def email_reset_link(settings: Settings, directory: CentralDirectory, email: str) -> None:
+    """Email a reset link if the account exists; otherwise do nothing. Runs after the
+    answer, which the request gave the same either way."""
+    account = await directory.find(email)
     if account is None:
         return
     async with in_transaction():

@@ -78,9 +78,8 @@ def central_pages(
 ) -> AccountPages:
     """The account pages of admins or merchants: on the central host, reset by email."""
 
-    async def send_reset(email: str, client: str) -> None:
-        found = services()
-        await email_reset_link(found.settings, found.limiter, directory, email, client=client)
+    async def send_reset(email: str) -> None:
+        await email_reset_link(services().settings, directory, email)
 
     return AccountPages(
         directory=directory,

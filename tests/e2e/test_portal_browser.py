@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -49,8 +50,12 @@ async def outbox(settings: Settings) -> AsyncIterator[Settings]:
 
 
 async def emailed_link(to: str) -> str:
+    # Link and reset emails are written just after the page answers: wait for the row (the
+    # test's own timeout bounds a wait that never ends).
     email = await OutboxEmail.filter(to_address=to).order_by("-id").first()
-    assert email is not None, f"no email to {to}"
+    while email is None:
+        await asyncio.sleep(0.05)
+        email = await OutboxEmail.filter(to_address=to).order_by("-id").first()
     match = LINK.search(opened(email).text_body)
     assert match is not None, email.text_body
     return match.group(1)

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import os
 import re
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -40,8 +43,9 @@ def test_settings_come_from_payfacile_variables(
 def test_production_requires_a_secret_key(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="PAYFACILE_SECRET_KEY is required"):
         Settings(env="production", data_dir=tmp_path)
-    settings = Settings(env="production", data_dir=tmp_path, secret_key="new,old")
-    assert settings.secret_keys == [b"new", b"old"]
+    new, old = "n" * 32, "o" * 40
+    settings = Settings(env="production", data_dir=tmp_path, secret_key=f"{new},{old}")
+    assert settings.secret_keys == [new.encode(), old.encode()]
     assert (settings.public_scheme, settings.public_port) == ("https", None)
 
 
@@ -91,3 +95,126 @@ async def test_forwarded_for_is_believed_only_from_trusted_proxies(
     direct = await _language_posts(client, "203.0.113.9", [f"192.0.2.{n}" for n in range(40)])
     assert direct[:30] == [303] * 30
     assert set(direct[30:]) == {429}
+
+
+@pytest.mark.parametrize("key", ["x", "a" * 31, f"{'a' * 40},short"])
+def test_production_refuses_a_secret_key_under_32_bytes(tmp_path: Path, key: str) -> None:
+    with pytest.raises(ValidationError, match="32 bytes or more"):
+        Settings(env="production", data_dir=tmp_path, secret_key=key)
+    assert Settings(env="production", data_dir=tmp_path, secret_key="k" * 32).secret_keys
+
+
+def _own_environment() -> dict[str, str]:
+    """This process's environment without the caller's PAYFACILE_ settings."""
+    return {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("PAYFACILE_") or key.startswith("PAYFACILE_TEST_")
+    }
+
+
+def _payfacile_with(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "payfacile", "migrate"],
+        env={**_own_environment(), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("bad", "says"),
+    [
+        ({"PAYFACILE_SECRET_KEY": ""}, "PAYFACILE_SECRET_KEY is required"),
+        ({"PAYFACILE_SECRET_KEY": "x"}, "32 bytes or more"),
+        ({"PAYFACILE_ENV": "staging"}, "PAYFACILE_ENV: Input should be"),
+    ],
+)
+def test_a_settings_error_names_the_problem_not_the_passwords(
+    tmp_path: Path, bad: dict[str, str], says: str
+) -> None:
+    """`payfacile` with a bad setting says which and why, and never prints the other values:
+    the database and SMTP URLs carry passwords."""
+    env = {
+        "PAYFACILE_ENV": "production",
+        "PAYFACILE_DATA_DIR": str(tmp_path),
+        "PAYFACILE_SECRET_KEY": "k" * 32,
+        "PAYFACILE_DATABASE_URL": "postgres://shop:db-hunter2@127.0.0.1:5432/shop",
+        "PAYFACILE_SMTP_URL": "smtp://mailer:smtp-hunter2@127.0.0.1:587",
+        **bad,
+    }
+    result = _payfacile_with(env)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("payfacile: invalid settings: ")
+    assert says in result.stderr
+    assert "hunter2" not in result.stderr + result.stdout
+
+
+# Runs in a fresh interpreter: an audit hook sees every moment Python opens or chmods the
+# secret key file, and records the mode the file has at that moment.
+WATCH_SECRET_FILE = """
+import os, stat, sys
+from pathlib import Path
+target = os.path.join(sys.argv[1], "secret_key")
+seen = []
+def hook(event, args):
+    if event in ("open", "os.chmod") and args and str(args[0]) == target:
+        if os.path.exists(target):
+            seen.append(oct(stat.S_IMODE(os.stat(target).st_mode)))
+sys.addaudithook(hook)
+os.umask(0o022)
+from payfacile.platform.config import Settings
+Settings(data_dir=Path(sys.argv[1])).secret_keys
+print(" ".join(seen))
+"""
+
+
+def test_the_generated_secret_key_is_never_readable_by_others(tmp_path: Path) -> None:
+    data_dir = tmp_path / "var"
+    result = subprocess.run(
+        [sys.executable, "-c", WATCH_SECRET_FILE, str(data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    modes = result.stdout.split()
+    assert modes, result.stderr  # the file was seen at least once (when it is read back)
+    assert set(modes) == {"0o600"}
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+
+
+def test_the_data_directory_and_sqlite_files_are_private(tmp_path: Path) -> None:
+    """A fresh `payfacile migrate` then a write: the directory is 0700 and every SQLite file
+    (the database, its -wal and -shm) 0600, even with a permissive umask."""
+    data_dir = tmp_path / "var"
+    env = _own_environment()
+    env.update(PAYFACILE_DATA_DIR=str(data_dir), PAYFACILE_ENV="development")
+    for command in (
+        ["migrate"],
+        [
+            "stores",
+            "create",
+            "--name",
+            "Acme",
+            "--slug",
+            "acme",
+            "--owner-email",
+            "owner@acme.example",
+        ],
+    ):
+        subprocess.run(
+            ["sh", "-c", 'umask 000 && exec "$0" -m payfacile "$@"', sys.executable, *command],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+    sqlite_files = list(data_dir.glob("payfacile.sqlite3*"))
+    assert data_dir / "payfacile.sqlite3" in sqlite_files
+    for path in sqlite_files:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path

@@ -48,23 +48,21 @@ def status(port: int, host: str, path: str = "/portal/login") -> int:
 
 @contextmanager
 def server(
-    settings: Settings, cwd: Path, *extra: str, env: dict[str, str] | None = None
+    settings: Settings,
+    cwd: Path,
+    *extra: str,
+    env: dict[str, str] | None = None,
+    access_log: bool = False,
 ) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """`payfacile serve` on a free port, ready; what it prints goes to
+    `{DATA_DIR}/server-{port}.log` (unbuffered)."""
     port = free_port()
     log_path = settings.data_dir / f"server-{port}.log"
+    quiet = [] if access_log else ["--no-access-log"]
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "payfacile",
-                "serve",
-                "--port",
-                str(port),
-                "--no-access-log",
-                *extra,
-            ],
-            env=settings_env(settings, **(env or {})),
+            [sys.executable, "-m", "payfacile", "serve", "--port", str(port), *quiet, *extra],
+            env={**settings_env(settings, **(env or {})), "PYTHONUNBUFFERED": "1"},
             cwd=cwd,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -177,6 +175,7 @@ def workers_of(pid: int) -> set[int]:
     return found
 
 
+@pytest.mark.postgres_redis  # several workers need Redis (one process would refuse)
 def test_serve_with_workers_serves_and_stops_cleanly(settings: Settings, tmp_path: Path) -> None:
     create_store(settings, "acme")
     with server(settings, tmp_path, "--workers", "2") as (port, process):
@@ -254,3 +253,23 @@ def test_serve_first_names_the_addresses_to_open(settings: Settings, tmp_path: P
     assert f"http://demo.payfacile.localhost:{port}/portal/" in shown
     assert f"http://payfacile.localhost:{port}/dev/mailbox/" in shown
     assert "http://127.0.0.1" not in shown  # a store host is not served on an IP address
+
+
+def test_several_workers_without_redis_are_refused_with_the_reason(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Without Redis, each worker would count rate limits on its own: 30 guesses, 27 checked
+    against a limit of 10. `serve --workers 2` says so and stops instead of serving."""
+    alone = settings.model_copy(update={"redis_url": ""})
+    result = subprocess.run(
+        [sys.executable, "-m", "payfacile", "serve", "--port", str(free_port()), "--workers", "2"],
+        env=settings_env(alone),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "--workers above 1 needs PAYFACILE_REDIS_URL" in result.stderr
+    assert "rate limits" in result.stderr

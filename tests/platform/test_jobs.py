@@ -44,7 +44,7 @@ from payfacile.schema import MODEL_MODULES
 from payfacile.tenants.branding import brand_of
 from payfacile.tenants.models import DomainStatus, Store
 from payfacile.tenants.urls import store_url
-from tests.conftest import opened, run_sync, settings_env
+from tests.conftest import opened, run_sync, settings_env, work_after_answers
 from tests.factories import make_customer, make_domain, make_store
 
 JOBS = kernel_jobs()  # email, the kernel's own kind
@@ -243,6 +243,7 @@ async def emailed_sign_in_link(client: Client, host: str) -> str:
     form = {"link_email": "camille@example.com", "csrf_token": token.group(1)}
     response = await client.post("/portal/login/link", form=form, headers=headers)
     assert response.status_code == 200, await response.get_data(as_text=True)
+    await work_after_answers(client.app)
     row = await OutboxEmail.filter(to_address="camille@example.com").order_by("-id").first()
     assert row is not None, "no sign-in link was emailed"
     return opened(row).text_body

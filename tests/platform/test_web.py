@@ -240,6 +240,7 @@ async def test_another_clients_token_is_refused(app: Quart) -> None:
         ("http://evil.example", 403),
         (f"http://{STORE_HOST}.evil.example", 403),
         ("http://payfacile.localhost", 403),
+        ("null", 403),  # a sandboxed frame or a data: URL names no site
         (f"http://{STORE_HOST}", 303),
     ],
 )

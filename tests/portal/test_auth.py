@@ -18,7 +18,7 @@ from payfacile.portal import auth
 from payfacile.portal.models import Customer, OrderStatus, PaymentStatus
 from payfacile.tenants.models import ProductKind, Store
 from payfacile.tenants.scope import scoped
-from tests.conftest import opened
+from tests.conftest import opened, work_after_answers
 from tests.factories import (
     make_customer,
     make_payment,
@@ -64,7 +64,9 @@ async def post(
     html = await (await client.get(page, headers=headers)).get_data(as_text=True)
     match = CSRF.search(html)
     assert match is not None, html[:300]
-    return await client.post(path, form={**form, "csrf_token": match.group(1)}, headers=headers)
+    response = await client.post(path, form={**form, "csrf_token": match.group(1)}, headers=headers)
+    await work_after_answers(client.app)
+    return response
 
 
 async def acme_with_buyer(

@@ -14,7 +14,7 @@ from payfacile.platform.models import OutboxEmail, Session, Token
 from payfacile.platform.passwords import verify_password
 from payfacile.tenants import accounts
 from payfacile.tenants.models import MerchantUser, PlatformAdmin, Store, StoreStatus
-from tests.conftest import RunningApp, opened
+from tests.conftest import RunningApp, opened, work_after_answers
 from tests.factories import make_store
 from tests.test_cli import payfacile
 
@@ -46,7 +46,9 @@ async def post(
     client: Client, path: str, form: dict[str, str], *, page: str | None = None
 ) -> Response:
     token = await token_of(client, page or path)
-    return await client.post(path, form={**form, "csrf_token": token}, headers=CENTRAL)
+    response = await client.post(path, form={**form, "csrf_token": token}, headers=CENTRAL)
+    await work_after_answers(client.app)
+    return response
 
 
 async def signed_in_admin(client: Client, services: RunningApp) -> None:
