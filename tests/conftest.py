@@ -111,9 +111,8 @@ def _drop_redis_keys(prefix: str) -> None:
         client.close()
 
 
-TEST_SECRET_KEY = (
-    "test-secret-key-one-of-32-bytes-or-more"  # every test's; a subprocess gets it too
-)
+# Every test's (32 bytes or more, as production asks); a subprocess gets it too.
+TEST_SECRET_KEY = "test-secret-key-one-of-32-bytes-or-more"
 
 
 def opened(row: OutboxEmail) -> OutboxEmail:
