@@ -11,7 +11,6 @@ import mailbox
 import re
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -43,13 +42,15 @@ from payfacile.portal.auth import send_link
 from payfacile.schema import MODEL_MODULES
 from payfacile.tenants.accounts import send_password_link
 from payfacile.tenants.models import MerchantUser, PlatformAdmin
-from tests.conftest import run_sync, settings_env
+from tests.conftest import run_sync
 from tests.factories import make_customer, make_store
 from tests.platform.test_jobs import (
     Inbox,
     free_port,
     queue,
     smtp_server,
+    start_payfacile,
+    stop_all,
     wait_until_all_sent,
     with_smtp,
 )
@@ -307,17 +308,6 @@ def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
     server.stop()
 
 
-def start(settings: Settings, verb: str, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "payfacile", verb],
-            env=settings_env(settings, PAYFACILE_SMTP_URL=settings.smtp_url),
-            cwd=settings.data_dir,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
 def _queue_one(settings: Settings, n: int) -> str:
     from payfacile.platform import db
 
@@ -364,7 +354,8 @@ def test_scheduler_and_worker_carry_on_after_redis_restarts_empty(
     logs.mkdir()
     with smtp_server(port) as inbox:
         processes = [
-            start(settings, verb, logs / f"{verb}.log") for verb in ("scheduler", "worker")
+            start_payfacile(settings, verb, log=logs / f"{verb}.log")
+            for verb in ("scheduler", "worker")
         ]
         try:
             expected = [_queue_one(settings, 0)]
@@ -377,10 +368,7 @@ def test_scheduler_and_worker_carry_on_after_redis_restarts_empty(
             _wait_for(settings, inbox, 3, 40, logs)
             time.sleep(1.0)  # a doubled delivery would land in this window
         finally:
-            for process in processes:
-                process.terminate()
-            for process in processes:
-                process.wait(timeout=20)
+            stop_all(processes)
     assert sorted(str(m["Message-ID"]) for m in inbox.messages) == sorted(expected)
     assert all(key.startswith(settings.redis_prefix) for key in private_redis.key_names())
 

@@ -366,7 +366,8 @@ async def test_smtps_with_credentials_from_the_url_delivers(
     assert len(inbox.messages) == 1
 
 
-def _start(settings: Settings, *args: str, log: Path) -> subprocess.Popen[bytes]:
+def start_payfacile(settings: Settings, *args: str, log: Path) -> subprocess.Popen[bytes]:
+    """`payfacile ARGS…` as its own process, with this test's settings; output to `log`."""
     with log.open("wb") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "payfacile", *args],
@@ -377,6 +378,13 @@ def _start(settings: Settings, *args: str, log: Path) -> subprocess.Popen[bytes]
         )
 
 
+def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.wait(timeout=20)
+
+
 @pytest.mark.postgres_redis
 def test_production_shape_does_each_row_exactly_once(settings: Settings, tmp_path: Path) -> None:
     port = free_port()
@@ -384,10 +392,12 @@ def test_production_shape_does_each_row_exactly_once(settings: Settings, tmp_pat
     count = 60
     with smtp_server(port) as inbox:
         processes = [
-            _start(settings, "serve", "--port", str(free_port()), log=tmp_path / "serve.log"),
-            _start(settings, "scheduler", log=tmp_path / "scheduler.log"),
-            _start(settings, "worker", log=tmp_path / "worker1.log"),
-            _start(settings, "worker", log=tmp_path / "worker2.log"),
+            start_payfacile(
+                settings, "serve", "--port", str(free_port()), log=tmp_path / "serve.log"
+            ),
+            start_payfacile(settings, "scheduler", log=tmp_path / "scheduler.log"),
+            start_payfacile(settings, "worker", log=tmp_path / "worker1.log"),
+            start_payfacile(settings, "worker", log=tmp_path / "worker2.log"),
         ]
         try:
 
@@ -406,10 +416,7 @@ def test_production_shape_does_each_row_exactly_once(settings: Settings, tmp_pat
                 time.sleep(0.1)
             time.sleep(1.0)  # a doubled delivery would land in this window
         finally:
-            for process in processes:
-                process.terminate()
-            for process in processes:
-                process.wait(timeout=20)
+            stop_all(processes)
     received = sorted(str(m["Message-ID"]) for m in inbox.messages)
     logs = {p.name: p.read_text()[-2000:] for p in tmp_path.glob("*.log")}
     assert received == sorted(message_ids), logs
