@@ -246,13 +246,18 @@ class ClaimLost(Exception):
     """Another worker holds the row now: this one's claim expired while it worked."""
 
 
+class TimeLimitPassed(Exception):
+    """The handler ran past its kind's time limit and was stopped."""
+
+
 async def _run_claimed(kind: JobKind, runtime: Runtime, row: Any, mine: QuerySet[Any]) -> None:
     """Run the handler while renewing the claim; `ClaimLost` if a renewal finds it gone,
-    `TimeoutError` past the kind's time limit. The handler never outlives this call."""
+    `TimeLimitPassed` past the kind's time limit. The handler never outlives this call."""
     work = asyncio.ensure_future(kind.handler(runtime, row))
     every = max(kind.lease.total_seconds() / 3, 0.05)
+    limit = asyncio.timeout(kind.limit.total_seconds())
     try:
-        async with asyncio.timeout(kind.limit.total_seconds()):
+        async with limit:
             while True:
                 done, _ = await asyncio.wait({work}, timeout=every)
                 if done:
@@ -263,6 +268,10 @@ async def _run_claimed(kind: JobKind, runtime: Runtime, row: Any, mine: QuerySet
                 )
                 if not renewed:
                     raise ClaimLost
+    except TimeoutError:
+        if limit.expired():  # ours, not a timeout of the handler's own (SMTP, say)
+            raise TimeLimitPassed(f"stopped after {kind.limit.total_seconds():g} s") from None
+        raise
     finally:
         if not work.done():
             work.cancel()
@@ -297,8 +306,6 @@ async def _run_job(runtime: Runtime, kind: JobKind, row_id: int, token: str) -> 
         log.warning("%s %s: claim lost while it ran; another worker has it", kind.name, row_id)
         return "claim lost"
     except Exception as error:
-        if isinstance(error, TimeoutError):
-            error = TimeoutError(f"stopped after {kind.limit.total_seconds():g} s")
         retry = attempts < kind.max_attempts
         reason = f"{type(error).__name__}: {error}"
         if not retry:

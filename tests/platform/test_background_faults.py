@@ -145,7 +145,7 @@ async def test_a_stuck_job_is_stopped_counted_and_given_up_with_the_reason(
     given_up = await OutboxEmail.get(id=row.id)
     assert given_up.attempts == 2
     assert given_up.done_at is None
-    assert given_up.last_error.startswith("gave up after 2 attempts: TimeoutError")
+    assert given_up.last_error.startswith("gave up after 2 attempts: TimeLimitPassed")
     assert "0.3 s" in given_up.last_error
 
 
