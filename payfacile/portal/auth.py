@@ -114,13 +114,19 @@ async def send_link(
     return link
 
 
-async def invite(settings: Settings, store: Store, email: str) -> str:
-    """ "Invite to portal": a link to choose a password (7 days), emailed to the customer."""
+async def customer_by_email(store: Store, email: str) -> Customer:
+    """The store's customer with this email; a `NotFound` that says so otherwise."""
     customer = await Buyers(store).find(normalise_email(email))
     if customer is None:
         raise NotFound(
             _l("%(store)s has no customer with the email %(email)s.", store=store.name, email=email)
         )
+    return customer
+
+
+async def invite(settings: Settings, store: Store, email: str) -> str:
+    """ "Invite to portal": a link to choose a password (7 days), emailed to the customer."""
+    customer = await customer_by_email(store, email)
     async with in_transaction():
         link = await send_link(settings, store, customer, TokenPurpose.INVITATION)
         await scoped(store).update(customer, invited_at=datetime.now(UTC))
