@@ -12,6 +12,8 @@ import pytest
 from quart.typing import TestClientProtocol as Client
 
 from payfacile.platform.config import Settings
+from payfacile.platform.errors import Conflict
+from payfacile.platform.mail import Mailer
 from payfacile.platform.models import OutboxEmail
 from payfacile.portal.models import Invoice, Order, OrderLine, OrderStatus
 from payfacile.portal.orders import Line, place_order
@@ -273,3 +275,26 @@ async def test_orders_placed_at_once_each_take_their_own_number(database: Settin
     subjects = await OutboxEmail.all().values_list("subject", flat=True)
     assert sorted(subjects) == sorted(f"Your Acme Coffee order {o.number}" for o in placed)
     assert await OrderLine.all().count() == at_once
+
+
+async def test_an_invoice_email_is_never_sent_without_its_pdf(database: Settings) -> None:
+    """A sender that cannot resolve the attachment's kind fails the send (the job retries it),
+    rather than sending the email without its file."""
+    await acme_with_buyer()
+    record_order(database)
+    assert payfacile(database, "invoices", "issue", "--store", "acme", "1001").returncode == 0
+    row = await OutboxEmail.filter(subject__contains="INV-000001").get()
+    with pytest.raises(ValueError, match="invoice_pdf"):
+        await Mailer(database).send(row)
+
+
+async def test_an_order_number_the_store_has_is_refused(database: Settings) -> None:
+    store, camille = await acme_with_buyer()
+    lines = [Line("Mug", 1, 900)]
+    await place_order(store, camille, number="A-1", lines=lines, placed_at=datetime.now(UTC))
+    before = await _counts()
+    with pytest.raises(Conflict, match="already has an order A-1"):
+        await place_order(
+            store, camille, number="A-1", lines=lines, placed_at=datetime.now(UTC), notify=database
+        )
+    assert await _counts() == before
