@@ -102,6 +102,45 @@ async def cmd_customers_invite(settings: Settings, args: argparse.Namespace) -> 
     _say(f"It works once, for 7 days: {link}")
 
 
+async def cmd_orders_create(settings: Settings, args: argparse.Namespace) -> None:
+    from datetime import UTC, datetime
+
+    from payfacile.portal import auth, orders
+    from payfacile.portal.models import OrderStatus
+    from payfacile.tenants import stores
+
+    async with connected(settings):
+        store = await stores.get_store(args.store)
+        lines = [orders.parse_line(line, store.currency) for line in args.line]
+        customer = await auth.customer_by_email(store, args.email)
+        order = await orders.place_order(
+            store,
+            customer,
+            lines=lines,
+            placed_at=datetime.now(UTC),
+            status=OrderStatus.PAID if args.paid else OrderStatus.PENDING,
+            notify=settings,
+        )
+    _say(f"Order {order.number} recorded for {customer.email} ({order.status}).")
+    _say("Its confirmation email is queued.")
+
+
+async def cmd_invoices_issue(settings: Settings, args: argparse.Namespace) -> None:
+    from datetime import UTC, datetime
+
+    from payfacile.portal import invoices, orders
+    from payfacile.tenants import stores
+
+    async with connected(settings):
+        store = await stores.get_store(args.store)
+        order = await orders.store_order(store, args.order_number)
+        invoice = await invoices.issue_invoice(
+            store, order, issued_at=datetime.now(UTC), notify=settings
+        )
+    _say(f"Invoice {invoice.number} issued for order {order.number}.")
+    _say("Its email, with the PDF, is queued.")
+
+
 async def cmd_stores_list(settings: Settings, _args: argparse.Namespace) -> None:
     from payfacile.tenants import stores
 
@@ -268,6 +307,35 @@ def build_parser() -> argparse.ArgumentParser:
     invite.add_argument("--store", required=True, metavar="SLUG")
     invite.add_argument("email")
     invite.set_defaults(handler=cmd_customers_invite)
+
+    orders = commands.add_parser("orders", help="a store's orders")
+    order_commands = orders.add_subparsers(dest="orders_command", required=True, metavar="ACTION")
+    create_order = order_commands.add_parser(
+        "create", help="record an order for a customer and email them its confirmation"
+    )
+    create_order.add_argument("--store", required=True, metavar="SLUG")
+    create_order.add_argument("--email", required=True, help="the customer's email")
+    create_order.add_argument(
+        "--line",
+        required=True,
+        action="append",
+        metavar="LINE",
+        help='"description;quantity;unit price excluding VAT;VAT %%", like "Beans;2;12.50;5.5"'
+        " (repeat for each line)",
+    )
+    create_order.add_argument("--paid", action="store_true", help="record the order as paid")
+    create_order.set_defaults(handler=cmd_orders_create)
+
+    invoices = commands.add_parser("invoices", help="a store's invoices")
+    invoice_commands = invoices.add_subparsers(
+        dest="invoices_command", required=True, metavar="ACTION"
+    )
+    issue = invoice_commands.add_parser(
+        "issue", help="issue an order's invoice and email it to the customer with its PDF"
+    )
+    issue.add_argument("--store", required=True, metavar="SLUG")
+    issue.add_argument("order_number", metavar="ORDER_NUMBER")
+    issue.set_defaults(handler=cmd_invoices_issue)
 
     stores = commands.add_parser("stores", help="onboard and manage stores")
     store_commands = stores.add_subparsers(dest="stores_command", required=True, metavar="ACTION")

@@ -43,7 +43,7 @@ from tortoise.expressions import F, Q
 from tortoise.queryset import QuerySet
 
 from payfacile.platform.config import Settings
-from payfacile.platform.mail import Mailer
+from payfacile.platform.mail import AttachmentResolver, Mailer
 from payfacile.platform.models import OutboxEmail
 
 log = logging.getLogger(__name__)
@@ -109,10 +109,12 @@ class Sweep:
 
 @dataclass
 class JobRegistry:
-    """The job kinds and sweeps of every part; the scheduler and the workers read it."""
+    """The job kinds and sweeps of every part, and the resolvers of the files emails carry
+    (`mail.Attachment`); the scheduler and the workers read it."""
 
     kinds: dict[str, JobKind] = field(default_factory=dict)
     sweeps: list[Sweep] = field(default_factory=list)
+    attachments: dict[str, AttachmentResolver] = field(default_factory=dict)
 
     def add_kind(self, kind: JobKind) -> None:
         if kind.name in self.kinds:
@@ -123,6 +125,11 @@ class JobRegistry:
 
     def add_sweep(self, sweep: Sweep) -> None:
         self.sweeps.append(sweep)
+
+    def add_attachment_kind(self, kind: str, resolver: AttachmentResolver) -> None:
+        if kind in self.attachments:
+            raise ValueError(f"attachment kind {kind!r} is registered twice")
+        self.attachments[kind] = resolver
 
 
 async def _send_email(runtime: Runtime, row: OutboxEmail) -> None:
@@ -497,7 +504,7 @@ class Background:
         self.broker = make_broker(settings)
         self.broker.state.runtime = Runtime(
             settings=settings,
-            mailer=Mailer(settings),
+            mailer=Mailer(settings, jobs.attachments),
             jobs=jobs,
             slots=asyncio.Semaphore(settings.job_concurrency),
         )

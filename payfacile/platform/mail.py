@@ -7,6 +7,10 @@ only if the event that causes it was committed. `Mailer.send` delivers one row o
 Links that act for their holder (sign-in, invitation, reset) are `sealed`: the stored bodies
 name them by a marker, and the links themselves are kept encrypted (`crypto.seal`) only until
 the email is sent or given up; so a reader of the database never finds a usable link.
+
+Files an email carries (an invoice's PDF) are not stored with it: the row names each by an
+`Attachment` (a kind and a reference), and the part that owns the kind registers a resolver
+(`JobRegistry.add_attachment_kind`) that the `Mailer` calls at send time for the bytes.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ import asyncio
 import json
 import mailbox
 import secrets
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid
@@ -33,6 +38,26 @@ from payfacile.platform.i18n import LANGUAGES, language_of, translations
 from payfacile.platform.models import OutboxEmail
 
 _environment: Environment | None = None
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file named by reference: `kind` picks the resolver, `ref` is what it looks up."""
+
+    kind: str
+    ref: str
+
+
+@dataclass(frozen=True)
+class AttachedFile:
+    filename: str
+    content_type: str  # "application/pdf"
+    data: bytes
+
+
+# The file of one reference, for the store the email is from (None: the platform's own).
+# It may render: anything blocking runs in a thread.
+AttachmentResolver = Callable[[int | None, str], Awaitable[AttachedFile]]
 
 
 def email_templates() -> Environment:
@@ -71,11 +96,13 @@ async def queue_email(
     language: str | None = None,
     reply_to: str | None = None,
     sealed: Mapping[str, str] | None = None,
+    attachments: Sequence[Attachment] = (),
 ) -> OutboxEmail:
     """Render `email/{template}.*` under `brand` and write it to the outbox, due now, for
     the store `store_id` (none: the platform's own). Replies go to `reply_to`, else to the
     brand's support address; the language is `language`, else the brand's. `sealed` are
-    template values (links holding a token) that are never stored in clear.
+    template values (links holding a token) that are never stored in clear; `attachments`
+    are resolved into files when the email is sent.
 
     Call it inside the transaction of the event that causes the email.
     """
@@ -98,6 +125,7 @@ async def queue_email(
         html_body=html,
         message_id=make_msgid(domain=domain),
         sealed=crypto.seal(settings, SEALED, json.dumps(locked).encode()) if locked else "",
+        attachments=json.dumps([[a.kind, a.ref] for a in attachments]) if attachments else "",
         next_attempt_at=datetime.now(UTC),
     )
 
@@ -114,8 +142,16 @@ def with_links(row: OutboxEmail, links: Mapping[str, str]) -> tuple[str, str]:
     return text, html
 
 
-def build_message(row: OutboxEmail, links: Mapping[str, str] | None = None) -> EmailMessage:
-    """The message for `row`, its sealed links (`Mailer.links`) put back."""
+def attachments_of(row: OutboxEmail) -> list[Attachment]:
+    return [Attachment(kind, ref) for kind, ref in json.loads(row.attachments or "[]")]
+
+
+def build_message(
+    row: OutboxEmail,
+    links: Mapping[str, str] | None = None,
+    files: Sequence[AttachedFile] = (),
+) -> EmailMessage:
+    """The message for `row`, its sealed links (`Mailer.links`) put back, carrying `files`."""
     text, html = with_links(row, links or {})
     message = EmailMessage()
     message["From"] = row.from_address
@@ -129,14 +165,23 @@ def build_message(row: OutboxEmail, links: Mapping[str, str] | None = None) -> E
     message.set_content(text)
     if html:
         message.add_alternative(html, subtype="html")
+    for file in files:
+        maintype, _, subtype = file.content_type.partition("/")
+        message.add_attachment(
+            file.data, maintype=maintype, subtype=subtype, filename=file.filename
+        )
     return message
 
 
 class Mailer:
-    """Delivers outbox rows: SMTP when `SMTP_URL` is set, else the Maildir."""
+    """Delivers outbox rows: SMTP when `SMTP_URL` is set, else the Maildir. `resolvers`
+    turn the rows' attachments into files, by kind."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, resolvers: Mapping[str, AttachmentResolver] | None = None
+    ) -> None:
         self.settings = settings
+        self.resolvers = resolvers if resolvers is not None else {}
 
     @property
     def maildir_path(self) -> str:
@@ -154,8 +199,18 @@ class Mailer:
             ) from error
         return opened
 
+    async def files(self, row: OutboxEmail) -> list[AttachedFile]:
+        """The row's attachments as files; a `ValueError` for a kind nothing resolves."""
+        found = []
+        for attachment in attachments_of(row):
+            resolve = self.resolvers.get(attachment.kind)
+            if resolve is None:
+                raise ValueError(f"no resolver for attachments of kind {attachment.kind!r}")
+            found.append(await resolve(row.store_id, attachment.ref))
+        return found
+
     async def send(self, row: OutboxEmail) -> None:
-        message = build_message(row, self.links(row))
+        message = build_message(row, self.links(row), await self.files(row))
         if self.settings.smtp_url:
             await aiosmtplib.send(message, **self._smtp_options())
         else:

@@ -150,6 +150,7 @@ class OutboxEmail(DueWork):
     store: fields.ForeignKeyNullableRelation[Model] = fields.ForeignKeyField(
         STORE, related_name=False, null=True, on_delete=fields.SET_NULL
     )
+    store_id: int | None
     to_address = fields.CharField(max_length=254)
     subject = fields.CharField(max_length=255)
     from_address = fields.CharField(max_length=320)
@@ -160,6 +161,8 @@ class OutboxEmail(DueWork):
     # The links the bodies name only by a marker (sign-in, invitation, reset…), encrypted
     # with the secret key (`payfacile.platform.crypto`); blanked once sent or given up.
     sealed = fields.TextField(default="")
+    # The files it carries, as JSON `[[kind, ref], …]`, resolved when sent (`mail.Attachment`).
+    attachments = fields.TextField(default="")
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

@@ -21,7 +21,6 @@ from payfacile.platform.models import SessionKind, TokenPurpose
 from payfacile.platform.security import client_address
 from payfacile.platform.services import services
 from payfacile.platform.text import Message, _l
-from payfacile.platform.views import safe_next
 from payfacile.portal import auth
 from payfacile.portal.models import Customer
 from payfacile.portal.shell import HOME, portal_blueprint, read_form, render_page
@@ -37,11 +36,14 @@ def _client() -> str:
     return client_address(request, services().settings)
 
 
+def _next_path() -> str:
+    """Where `?next=` asks to go after signing in: a portal path on this host, else home."""
+    return auth.portal_next(request.args.get("next"))
+
+
 @blueprint.route("/login", methods=["GET", "POST"])
 async def login() -> ResponseReturnValue:
-    next_path = safe_next(request.args.get("next"), default=HOME)
-    if not next_path.startswith("/portal"):
-        next_path = HOME
+    next_path = _next_path()
     if g.customer is not None and request.method == "GET":
         return redirect(next_path, 303)
     errors: dict[str, Message] = {}
@@ -70,9 +72,11 @@ async def login() -> ResponseReturnValue:
 
 @blueprint.post("/login/link")
 async def email_link() -> ResponseReturnValue:
-    """Email a sign-in link (15 minutes): the way in for a buyer with no password yet."""
+    """Email a sign-in link (15 minutes): the way in for a buyer with no password yet. The
+    link leads to `?next=` (a portal path) once followed."""
     form = await read_form()
     email = form.get("link_email", "").strip()[:254]
+    next_path = _next_path()
     if "@" not in email:
         return await render_page(
             "portal/login.html",
@@ -80,16 +84,18 @@ async def email_link() -> ResponseReturnValue:
             errors={"link_email": _l("Enter the email address you use with this store.")},
             email="",
             link_email=email,
-            next=HOME,
+            next=next_path,
         )
-    return await _send_link(email, TokenPurpose.SIGN_IN)
+    return await _send_link(email, TokenPurpose.SIGN_IN, next_path=next_path)
 
 
-async def _send_link(email: str, purpose: TokenPurpose) -> ResponseReturnValue:
+async def _send_link(
+    email: str, purpose: TokenPurpose, *, next_path: str = HOME
+) -> ResponseReturnValue:
     """Email a link if `email` is a buyer's; the page says the same either way."""
     found = services()
     await auth.count_link_request(found.limiter, g.store, email, client=_client())
-    send = partial(auth.email_a_link, found.settings, g.store, email, purpose)
+    send = partial(auth.email_a_link, found.settings, g.store, email, purpose, next_path=next_path)
     after_the_answer(send, what="a sign-in or reset link")
     minutes = int(tokens.LIFETIMES[purpose].total_seconds()) // 60
     return await render_page("portal/link_sent.html", email=email, minutes=minutes)
@@ -102,10 +108,10 @@ async def sign_in_link(token: str) -> ResponseReturnValue:
         if request.method == "GET":
             customer = await auth.check_link(g.store, token, TokenPurpose.SIGN_IN)
             return await render_page("portal/continue.html", email=customer.email)
-        customer = await auth.use_sign_in_link(g.store, token)
+        customer, next_path = await auth.use_sign_in_link(g.store, token)
     except tokens.TokenUnusable as error:
         return await _link_problem(error)
-    response = redirect(HOME, 303)
+    response = redirect(next_path, 303)
     await _start_session(response, customer.id)
     return response
 

@@ -23,12 +23,14 @@ from payfacile.platform.models import SessionKind, TokenPurpose
 from payfacile.platform.passwords import check_new_password, hash_password, verify_password
 from payfacile.platform.ratelimit import RateLimiter
 from payfacile.platform.text import _l
+from payfacile.platform.views import safe_next
 from payfacile.portal.models import Customer
 from payfacile.tenants.branding import brand_of
 from payfacile.tenants.models import Store
 from payfacile.tenants.scope import scoped
 from payfacile.tenants.urls import store_url
 
+HOME = "/portal/"
 LINK_REQUESTS = "5/hour"
 # Per buyer, from a signed-in session (both account forms).
 PASSWORD_CHECKS = "10/15minutes"  # noqa: S105 - a rate, not a password
@@ -112,13 +114,19 @@ async def send_link(
     return link
 
 
-async def invite(settings: Settings, store: Store, email: str) -> str:
-    """ "Invite to portal": a link to choose a password (7 days), emailed to the customer."""
+async def customer_by_email(store: Store, email: str) -> Customer:
+    """The store's customer with this email; a `NotFound` that says so otherwise."""
     customer = await Buyers(store).find(normalise_email(email))
     if customer is None:
         raise NotFound(
             _l("%(store)s has no customer with the email %(email)s.", store=store.name, email=email)
         )
+    return customer
+
+
+async def invite(settings: Settings, store: Store, email: str) -> str:
+    """ "Invite to portal": a link to choose a password (7 days), emailed to the customer."""
+    customer = await customer_by_email(store, email)
     async with in_transaction():
         link = await send_link(settings, store, customer, TokenPurpose.INVITATION)
         await scoped(store).update(customer, invited_at=datetime.now(UTC))
@@ -135,14 +143,24 @@ async def count_link_request(
     await limiter.hit(LINK_REQUESTS, "portal-link-account", str(store.id), email)
 
 
-async def email_a_link(settings: Settings, store: Store, email: str, purpose: TokenPurpose) -> None:
+async def email_a_link(
+    settings: Settings,
+    store: Store,
+    email: str,
+    purpose: TokenPurpose,
+    *,
+    next_path: str = HOME,
+) -> None:
     """Email a sign-in or reset link if the address is a buyer of this store; otherwise do
-    nothing. Runs after the answer, which the request gave the same either way."""
+    nothing. Runs after the answer, which the request gave the same either way. A sign-in
+    link leads to `next_path` (a portal path) once followed."""
     customer = await Buyers(store).find(email)
     if customer is None:
         return
+    next_path = portal_next(next_path)
+    payload = {"next": next_path} if next_path != HOME else None
     async with in_transaction():
-        await send_link(settings, store, customer, purpose)
+        await send_link(settings, store, customer, purpose, payload=payload)
 
 
 async def sign_in(
@@ -162,12 +180,19 @@ async def check_link(store: Store, raw: str, purpose: TokenPurpose) -> Customer:
     return customer
 
 
-async def use_sign_in_link(store: Store, raw: str) -> Customer:
+async def use_sign_in_link(store: Store, raw: str) -> tuple[Customer, str]:
+    """The buyer the link signs in, and the portal path it leads to (home by default)."""
     customer = await check_link(store, raw, TokenPurpose.SIGN_IN)
-    await tokens.consume(
+    token = await tokens.consume(
         raw, purpose=TokenPurpose.SIGN_IN, subject_kind=SessionKind.BUYER, store_id=store.id
     )
-    return customer
+    return customer, portal_next(str((token.payload or {}).get("next", "")))
+
+
+def portal_next(target: str | None) -> str:
+    """A portal path on this host to go to after signing in; anything else → home."""
+    path = safe_next(target, default=HOME)
+    return path if path == "/portal" or path.startswith("/portal/") else HOME
 
 
 async def _check_current_password(

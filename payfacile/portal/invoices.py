@@ -9,10 +9,12 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
+from payfacile.platform.config import Settings
 from payfacile.platform.errors import Conflict, NotFound
 from payfacile.platform.text import _l
 from payfacile.portal.models import Customer, Invoice, InvoiceCounter, Order, OrderLine
-from payfacile.portal.orders import net_of
+from payfacile.portal.order_emails import queue_order_email
+from payfacile.portal.orders import Line, net_of
 from payfacile.portal.pdf import branding_at_issue
 from payfacile.portal.vat import taxes_by_rate
 from payfacile.tenants.models import Store
@@ -70,8 +72,12 @@ def _taxes(lines: list[OrderLine]) -> list[dict[str, int]]:
     return [{"rate_bp": t.rate_bp, "base": t.base, "amount": t.amount} for t in taxes]
 
 
-async def issue_invoice(store: Store, order: Order, *, issued_at: datetime) -> Invoice:
+async def issue_invoice(
+    store: Store, order: Order, *, issued_at: datetime, notify: Settings | None = None
+) -> Invoice:
     """Freeze `order` into a new invoice: seller, buyer and lines are copied as they are now.
+    With `notify`, the buyer's invoice email (its PDF attached) is queued in the same
+    transaction.
 
     An order has one invoice: issuing another is a `Conflict` naming it. The order's row is
     locked first, so two issues of one order at once come out as one invoice and a refusal,
@@ -114,7 +120,7 @@ async def issue_invoice(store: Store, order: Order, *, issued_at: datetime) -> I
             "time_zone": store.zone,  # its dates are on the store's clock
             "branding": branding.frozen(),
         }
-        return await scope.create(
+        invoice = await scope.create(
             Invoice,
             order_id=order.id,
             customer_id=customer.id,
@@ -126,6 +132,27 @@ async def issue_invoice(store: Store, order: Order, *, issued_at: datetime) -> I
             brand_logo=branding.logo,
             next_attempt_at=datetime.now(UTC),  # its PDF: rendered by the `invoice_pdf` job
         )
+        if notify is not None:
+            await _email_invoice(notify, store, customer, order, invoice)
+    return invoice
+
+
+async def _email_invoice(
+    settings: Settings, store: Store, customer: Customer, order: Order, invoice: Invoice
+) -> None:
+    frozen = [
+        Line(line["description"], line["quantity"], line["unit_price"], line["tax_rate_bp"])
+        for line in invoice.snapshot["lines"]
+    ]
+    await queue_order_email(
+        settings,
+        store,
+        customer,
+        order,
+        frozen,
+        template="invoice_issued",
+        invoice=invoice,
+    )
 
 
 async def own_invoice_etag(store: Store, customer: Customer, number: str) -> str:

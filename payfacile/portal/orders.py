@@ -1,4 +1,5 @@
-"""A buyer's orders: placing them (demo, imports, tests) and paging through them, newest first.
+"""A buyer's orders: placing them (by hand, the CLI, the demo, imports) and paging through
+them, newest first.
 
 Pages are keyset pages on (placed_at, id), the columns of the index that starts with store and
 customer, so page 5,000 of a buyer with 100,000 orders costs what page 1 does: no OFFSET, no
@@ -10,21 +11,33 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import NamedTuple
+from decimal import Decimal, InvalidOperation
+from typing import Any, NamedTuple
 
+from babel.numbers import get_currency_precision
+from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from payfacile.platform import db
-from payfacile.platform.errors import InvalidInput
+from payfacile.platform.config import Settings
+from payfacile.platform.errors import Conflict, InvalidInput, NotFound
 from payfacile.platform.text import _l
 from payfacile.portal.models import Customer, Invoice, Order, OrderLine, OrderStatus, Payment
+from payfacile.portal.order_emails import queue_order_email
 from payfacile.portal.vat import TaxAtRate, taxes_by_rate
 from payfacile.tenants.models import Store
 from payfacile.tenants.scope import scoped
 
 PAGE_SIZE = 20
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+FIRST_NUMBER = 1001  # a store's first order, when its orders are numbered for it
+NUMBER_ATTEMPTS = 20  # numbers tried when orders placed at once take the same one
+MAX_LINES = 200
+MAX_DESCRIPTION = 255
+MAX_QUANTITY = 1_000_000
+MAX_UNIT_PRICE = 10**11  # minor units: a billion euros
+MAX_RATE_BP = 10_000  # 100 %
 
 
 @dataclass(frozen=True)
@@ -40,35 +53,115 @@ class Line:
         return self.unit_price * self.quantity
 
 
+def check_lines(lines: Sequence[Line]) -> list[Line]:
+    """The lines with tidy descriptions, or an `InvalidInput` naming the first bad one."""
+    if not lines:
+        raise InvalidInput(_l("An order needs at least one line."), field="lines")
+    if len(lines) > MAX_LINES:
+        raise InvalidInput(_l("An order has at most %(max)s lines.", max=MAX_LINES), field="lines")
+    return [_check_line(number, line) for number, line in enumerate(lines, start=1)]
+
+
+def _check_line(number: int, line: Line) -> Line:
+    description = " ".join(str(line.description).split())
+    problem = None
+    if not description:
+        problem = _l("Line %(line)s needs a description.", line=number)
+    elif len(description) > MAX_DESCRIPTION:
+        problem = _l(
+            "Line %(line)s: the description is longer than %(max)s characters.",
+            line=number,
+            max=MAX_DESCRIPTION,
+        )
+    elif not 1 <= line.quantity <= MAX_QUANTITY:
+        problem = _l(
+            "Line %(line)s: the quantity must be a whole number from 1 to %(max)s.",
+            line=number,
+            max=MAX_QUANTITY,
+        )
+    elif not 0 <= line.unit_price <= MAX_UNIT_PRICE:
+        problem = _l("Line %(line)s: the unit price cannot be negative or so large.", line=number)
+    elif not 0 <= line.tax_rate_bp <= MAX_RATE_BP:
+        problem = _l("Line %(line)s: the VAT rate must be from 0 to 100 percent.", line=number)
+    if problem is not None:
+        raise InvalidInput(problem, field="lines")
+    return Line(description, line.quantity, line.unit_price, line.tax_rate_bp, line.product_id)
+
+
+def parse_line(text: str, currency: str) -> Line:
+    """`"Coffee beans;2;12.50;5.5"` (description, quantity, unit price excluding VAT in the
+    currency's units, VAT rate in percent) → a `Line` in minor units and basis points."""
+    parts = [part.strip() for part in text.split(";")]
+    if len(parts) != 4:
+        raise InvalidInput(
+            _l(
+                "Write a line as description;quantity;unit price;VAT rate, "
+                "like “Coffee beans;2;12.50;20”, not “%(line)s”.",
+                line=text,
+            ),
+            field="lines",
+        )
+    description, quantity, price, rate = parts
+    digits = get_currency_precision(currency)
+    try:
+        unit_price = _exact(price, digits)
+        tax_rate_bp = _exact(rate, 2)
+        count = _exact(quantity, 0)
+    except (InvalidOperation, ValueError) as error:
+        raise InvalidInput(
+            _l(
+                "In “%(line)s”, the quantity must be a whole number and the unit price and "
+                "VAT rate numbers (like 12.50 and 20).",
+                line=text,
+            ),
+            field="lines",
+        ) from error
+    return Line(description, count, unit_price, tax_rate_bp=tax_rate_bp)
+
+
+def _exact(text: str, digits: int) -> int:
+    """`"12.50"`, 2 → 1250; more decimals than `digits` is a `ValueError`."""
+    value = Decimal(text.replace(",", ".")).scaleb(digits)
+    if not value.is_finite() or value != value.to_integral_value():
+        raise ValueError(f"{text!r} has more than {digits} decimals")
+    return int(value)
+
+
 async def place_order(
     store: Store,
     customer: Customer,
     *,
-    number: str,
     lines: Sequence[Line],
     placed_at: datetime,
     status: OrderStatus = OrderStatus.PENDING,
+    number: str | None = None,
     currency: str | None = None,
+    notify: Settings | None = None,
 ) -> Order:
-    """An order with its lines. A line's total is its net amount (quantity × unit price,
-    excluding VAT), so the lines add up to the subtotal; VAT is computed per rate on the net
-    total of that rate, rounded half-up."""
-    scope = scoped(store)
+    """An order with its lines; with `notify`, the buyer's confirmation email is queued in
+    the same transaction (none for history: the demo's orders, imports of past orders).
+
+    Bad lines are an `InvalidInput` and write nothing. Without a `number`, the order takes
+    the store's next one (1001, 1002, …); a `number` the store already has is a `Conflict`.
+    A line's total is its net amount (quantity × unit price, excluding VAT), so the lines
+    add up to the subtotal; VAT is computed per rate on the net total of that rate, rounded
+    half-up."""
+    lines = check_lines(lines)
+    currency = (currency or store.currency).upper()
     subtotal = sum(line.net for line in lines)
     tax = sum(t.amount for t in taxes_by_rate((line.tax_rate_bp, line.net) for line in lines))
+    values = {
+        "customer_id": customer.id,
+        "status": OrderStatus(status),
+        "currency": currency,
+        "subtotal": subtotal,
+        "tax_total": tax,
+        "total": subtotal + tax,
+        "placed_at": placed_at,
+    }
     async with in_transaction():
-        order = await scope.create(
-            Order,
-            customer_id=customer.id,
-            number=number,
-            status=status,
-            currency=(currency or store.currency).upper(),
-            subtotal=subtotal,
-            tax_total=tax,
-            total=subtotal + tax,
-            placed_at=placed_at,
-        )
-        await scope.create_many(
+        order = await _new_order(store, number, values)
+        await scoped(store).create_many(
             OrderLine,
             [
                 {
@@ -83,7 +176,28 @@ async def place_order(
                 for line in lines
             ],
         )
+        if notify is not None:
+            await queue_order_email(
+                notify, store, customer, order, lines, template="order_confirmation"
+            )
     return order
+
+
+async def _new_order(store: Store, number: str | None, values: dict[str, Any]) -> Order:
+    scope = scoped(store)
+    if number is not None:
+        taken = _l("This store already has an order %(number)s.", number=number)
+        with db.unique_or_conflict(taken, field="number"):
+            async with in_transaction():  # a savepoint: the caller's transaction goes on
+                return await scope.create(Order, number=number, **values)
+    candidate = FIRST_NUMBER + await scope.query(Order).count()
+    for _ in range(NUMBER_ATTEMPTS):
+        try:
+            async with in_transaction():
+                return await scope.create(Order, number=str(candidate), **values)
+        except IntegrityError:
+            candidate += 1  # placed at the same moment, or numbered by hand: the next one
+    raise Conflict(_l("Too many orders are being placed at once. Try again in a moment."))
 
 
 class OrderSummary(NamedTuple):
@@ -201,6 +315,14 @@ class OrderDetail:
     taxes: list[TaxAtRate]
     payments: list[Payment]
     invoices: list[Invoice]  # id, number, issued_at, total and currency only
+
+
+async def store_order(store: Store, number: str) -> Order:
+    """The store's order with this number, whoever's it is (for the merchant and the CLI)."""
+    found = await scoped(store).query(Order).get_or_none(number=number.strip()[:32])
+    if found is None:
+        raise NotFound(_l("%(store)s has no order %(number)s.", store=store.name, number=number))
+    return found
 
 
 async def order_detail(store: Store, customer: Customer, number: str) -> OrderDetail:

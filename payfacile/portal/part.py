@@ -1,6 +1,7 @@
 """What the portal part adds to the app: the buyer's pages on every store host, template
 globals (order statuses, the payments' test mode), the job that renders invoice PDFs at
-issue, and the sweep that ends lapsed subscriptions."""
+issue, the invoice PDFs that invoice emails carry, and the sweep that ends lapsed
+subscriptions."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from payfacile.portal import (
     subscription_views,
 )
 from payfacile.portal.gateway import test_mode
-from payfacile.portal.pdf import INVOICE_PDF
+from payfacile.portal.pdf import INVOICE_ATTACHMENT, INVOICE_PDF, invoice_attachment
 from payfacile.portal.subscriptions import end_lapsed
 
 
@@ -32,5 +33,6 @@ def register(registry: Registry) -> None:
     )
     registry.template_globals["order_status_label"] = order_views.order_status_label
     registry.jobs.add_kind(INVOICE_PDF)
+    registry.jobs.add_attachment_kind(INVOICE_ATTACHMENT, invoice_attachment)
     registry.template_globals["payments_test_mode"] = lambda: test_mode(registry.services.settings)
     registry.jobs.add_sweep(Sweep(name="lapsed subscriptions", run=end_lapsed))

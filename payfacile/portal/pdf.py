@@ -31,6 +31,7 @@ from payfacile.platform import i18n
 from payfacile.platform.brand import safe_color
 from payfacile.platform.errors import ServiceUnavailable
 from payfacile.platform.jobs import JobKind, Runtime
+from payfacile.platform.mail import AttachedFile
 from payfacile.platform.text import _l
 from payfacile.platform.zones import UTC_ZONE
 from payfacile.portal.models import Invoice
@@ -131,6 +132,18 @@ INVOICE_PDF = JobKind(
     lease=timedelta(minutes=2),  # a render is bounded by the policy's 30 s
     max_attempts=10,  # a download still renders it if every attempt failed
 )
+
+
+INVOICE_ATTACHMENT = "invoice_pdf"
+
+
+async def invoice_attachment(store_id: int | None, ref: str) -> AttachedFile:
+    """An invoice email's file: the invoice's stored PDF, rendered first if the job has not
+    yet (as a download does)."""
+    store = await Store.get(id=store_id)
+    invoice = await scoped(store).get(Invoice, id=int(ref))
+    pdf, _etag = await invoice_pdf(store, invoice)
+    return AttachedFile(filename=f"{invoice.number}.pdf", content_type="application/pdf", data=pdf)
 
 
 def render_invoice(

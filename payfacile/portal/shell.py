@@ -19,9 +19,9 @@ from payfacile.platform.models import SessionKind
 from payfacile.platform.text import Message, _l
 from payfacile.platform.urls import same_path_on
 from payfacile.portal import customers
+from payfacile.portal.auth import HOME
 from payfacile.portal.models import Customer
 
-HOME = "/portal/"
 # Pages a signed-out visitor may open; every other portal page leads to sign-in first.
 PUBLIC_ENDPOINTS = frozenset(
     {
