@@ -11,6 +11,7 @@ from payfacile.platform.models import TokenPurpose
 from payfacile.platform.services import services
 from payfacile.platform.text import _l
 from payfacile.portal import customer_list
+from payfacile.portal.payments import is_expired
 from payfacile.portal.shell import notice
 from payfacile.portal.subscriptions import has_ended
 from payfacile.tenants.merchant_views import store_dashboard
@@ -47,6 +48,7 @@ async def customer(customer_id: int) -> ResponseReturnValue:
         profile=profile,
         notice=notice(NOTICES),
         has_ended=has_ended,
+        is_expired=is_expired,
     )
 
 

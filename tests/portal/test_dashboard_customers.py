@@ -179,6 +179,12 @@ async def test_a_customer_profile_shows_what_they_bought(client: Client) -> None
     for shown in ("Camille Dupont", "1001", "42", "Coffee club", "Visa •••• 4242", "08/2031"):
         assert shown in page, shown
     assert "FR76 •••• 0189" in page
+    assert "Expired" not in page
+    await make_payment_method(acme, camille, last4="0005", exp_month=1, exp_year=2020)
+    page = await (
+        await client.get(f"/dashboard/acme/customers/{camille.id}", headers=CENTRAL)
+    ).get_data(as_text=True)
+    assert "Expired" in page  # the old card
     assert "tok_test" not in page  # never the gateway's token
     assert "Invite to portal" in page
 
