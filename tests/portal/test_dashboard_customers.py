@@ -95,6 +95,8 @@ async def test_owner_and_staff_find_customers_by_name_and_by_email(
     nobody, html = await page_of(client, "/dashboard/acme/customers?q=zzz")
     assert nobody == []
     assert "No customer" in html
+    wildcard, _ = await page_of(client, "/dashboard/acme/customers?q=%25")
+    assert wildcard == []  # a % is a character searched for, not "anything"
 
 
 async def test_the_list_pages_by_keyset_with_no_overlap_and_back(client: Client) -> None:
