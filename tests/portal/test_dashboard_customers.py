@@ -394,3 +394,16 @@ async def buyer_post(buyer: Client, path: str, form: dict[str, str]) -> Response
     token = CSRF.search(html)
     assert token is not None, html[:300]
     return await buyer.post(path, form={**form, "csrf_token": token.group(1)}, headers=ACME)
+
+
+async def test_invitations_to_one_customer_are_limited(client: Client) -> None:
+    acme = await make_store("acme", name="Acme Coffee")
+    camille = await make_customer(acme, "camille@example.com")
+    await merchant(client, acme, MembershipRole.OWNER, "owner@example.com")
+    profile = f"/dashboard/acme/customers/{camille.id}"
+    for _ in range(5):
+        assert (await post(client, f"{profile}/invite", {}, page=profile)).status_code == 303
+    refused = await post(client, f"{profile}/invite", {}, page=profile)
+    assert refused.status_code == 429
+    assert "several links within the hour" in await refused.get_data(as_text=True)
+    assert await OutboxEmail.filter(to_address="camille@example.com").count() == 5
