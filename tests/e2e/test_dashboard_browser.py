@@ -48,10 +48,11 @@ async def look(page: Page, name: str, language: str, *, phone: bool) -> None:
     widths = await page.evaluate(
         "({scroll: document.documentElement.scrollWidth, inner: window.innerWidth})"
     )
+    width = 390 if phone else DESKTOP["width"]
+    assert widths["inner"] == width, f"the page widened the viewport on {page.url}: {widths}"
     assert widths["scroll"] <= widths["inner"], f"horizontal scroll on {page.url}: {widths}"
     shots = os.environ.get("PAYFACILE_TEST_SCREENSHOTS")
     if shots:
-        width = 390 if phone else DESKTOP["width"]
         path = Path(shots) / f"dashboard-{name}-{language}-{width}.png"
         await page.screenshot(path=str(path), full_page=True)
 
