@@ -1,17 +1,23 @@
-"""Merchants on the central host: their account pages and the start of their dashboard."""
+"""Merchants on the central host: their account pages, the list of their stores, and what
+every page of one store's dashboard (`/dashboard/<slug>/…`) shares: `store_dashboard`."""
 
 from __future__ import annotations
 
-from quart import Blueprint, render_template
+from typing import Any
+from urllib.parse import quote
+
+from quart import Blueprint, g, redirect, render_template, request
 from quart.typing import ResponseReturnValue
 
 from payfacile.platform import account_pages
-from payfacile.platform.account_pages import require_sign_in
+from payfacile.platform.account_pages import require_sign_in, signed_in
 from payfacile.platform.errors import NotFound
+from payfacile.platform.models import SessionKind
 from payfacile.platform.services import services
 from payfacile.platform.text import _l
 from payfacile.tenants import accounts, dashboard
 from payfacile.tenants.site import central_pages, require_central
+from payfacile.tenants.urls import store_url
 
 blueprint = Blueprint("merchant", __name__, url_prefix="/account")
 dashboard_blueprint = Blueprint("dashboard", __name__, url_prefix="/dashboard")
@@ -61,3 +67,40 @@ async def home() -> ResponseReturnValue:
         raise NotFound(_l("Your account no longer exists."))
     stores = await dashboard.stores_of(services().settings, merchant.id)
     return await render_template("merchant/dashboard.html", merchant=merchant, stores=stores)
+
+
+def store_dashboard(name: str, import_name: str) -> Blueprint:
+    """A blueprint of one store's dashboard pages, under `/dashboard/<slug>`. Its views take
+    no `slug`: its hooks answer a store host with a 404, send a signed-out visitor to sign in
+    and come back, and let in only a member of the store (`g.member`, a `dashboard.Member`);
+    anyone else gets the 404 of a store that does not exist. The role is on `g.member` for
+    pages that are the owner's alone."""
+    pages = Blueprint(name, import_name, url_prefix="/dashboard/<slug>")
+    pages.url_value_preprocessor(_take_slug)
+    pages.before_request(require_central)
+    pages.before_request(member_request)
+    return pages
+
+
+def _take_slug(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    g.dashboard_slug = str((values or {}).pop("slug", ""))
+
+
+async def member_request() -> ResponseReturnValue | None:
+    session = signed_in(SessionKind.MERCHANT)
+    if session is None:
+        target = request.full_path.rstrip("?") if request.method == "GET" else "/dashboard/"
+        return redirect(f"{PAGES.login}?next={quote(target, safe='/')}", 303)
+    g.member = await dashboard.member_of(session.subject_id, g.dashboard_slug)
+    g.time_zone = g.member.store.zone  # the store's dates on its pages
+    return None
+
+
+store_blueprint = store_dashboard("dashboard_store", __name__)
+
+
+@store_blueprint.get("/")
+async def store_home() -> ResponseReturnValue:
+    """A store's home: where its customers are and where its portal lives."""
+    portal_url = await store_url(services().settings, g.member.store, "/portal/")
+    return await render_template("merchant/store.html", member=g.member, portal_url=portal_url)
