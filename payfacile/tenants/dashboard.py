@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from payfacile.platform.config import Settings
-from payfacile.platform.errors import NotFound
+from payfacile.platform.errors import NotAllowed, NotFound
 from payfacile.platform.text import _l
 from payfacile.tenants.models import Membership, MembershipRole, Store
 from payfacile.tenants.scope import across_stores
@@ -50,6 +50,12 @@ class Member:
     @property
     def is_owner(self) -> bool:
         return self.role == MembershipRole.OWNER
+
+    def must_be_owner(self) -> None:
+        """Refuse (403) what only the owner may do: settings, products' cancellation rules,
+        staff. Checked on the server, whatever the page showed."""
+        if not self.is_owner:
+            raise NotAllowed(_l("Only the store's owner can change this."))
 
 
 async def member_of(merchant_id: int, slug: str) -> Member:

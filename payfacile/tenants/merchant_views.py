@@ -3,7 +3,9 @@ every page of one store's dashboard (`/dashboard/<slug>/…`) shares: `store_das
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
 from quart import Blueprint, g, redirect, render_template, request
@@ -24,6 +26,8 @@ dashboard_blueprint = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 for central_only in (blueprint, dashboard_blueprint):
     central_only.before_request(require_central)
 
+
+View = TypeVar("View", bound=Callable[..., Awaitable[ResponseReturnValue]])
 
 PAGES = central_pages(
     accounts.MERCHANTS,
@@ -80,6 +84,17 @@ def store_dashboard(name: str, import_name: str) -> Blueprint:
     pages.before_request(require_central)
     pages.before_request(member_request)
     return pages
+
+
+def owner_only(view: View) -> View:
+    """A dashboard view only the store's owner may use (see `Member.must_be_owner`)."""
+
+    @wraps(view)
+    async def checked(*args: Any, **kwargs: Any) -> ResponseReturnValue:
+        g.member.must_be_owner()
+        return await view(*args, **kwargs)
+
+    return cast(View, checked)
 
 
 def _take_slug(endpoint: str | None, values: dict[str, Any] | None) -> None:

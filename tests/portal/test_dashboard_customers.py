@@ -17,7 +17,7 @@ from payfacile.platform.passwords import hash_password
 from payfacile.portal.models import Customer, PaymentMethodKind
 from payfacile.tenants.models import Membership, MembershipRole, MerchantUser, Store
 from payfacile.tenants.scope import scoped
-from tests.conftest import opened, work_after_answers
+from tests.conftest import opened
 from tests.factories import (
     make_customer,
     make_invoice,
@@ -27,35 +27,14 @@ from tests.factories import (
     make_store,
     make_subscription,
 )
+from tests.merchants import CENTRAL, CSRF, PASSWORD, dashboard_routes, merchant, post
 
-CENTRAL = {"Host": "payfacile.localhost"}
 ACME = {"Host": "acme.payfacile.localhost"}
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 ROW = re.compile(r'<th scope="row"><a href="/dashboard/acme/customers/(\d+)">([^<]+)</a>')
 NEXT = re.compile(r'href="(/dashboard/acme/customers\?after=[^"]+)"')
 PREVIOUS = re.compile(r'href="(/dashboard/acme/customers\?before=[^"]+)"')
 LINK = re.compile(r"http://acme\.payfacile\.localhost:8000(/portal/[\w/-]+)")
-PASSWORD = "a long merchant passphrase"
 BUYER_PASSWORD = "a long buyer passphrase"
-
-
-async def merchant(client: Client, store: Store, role: MembershipRole, email: str) -> None:
-    """A merchant user of `store` with `role`, signed in on `client`."""
-    user = await MerchantUser.create(email=email, password_hash=await hash_password(PASSWORD))
-    await scoped(store).create(Membership, user_id=user.id, role=role)
-    signed = await post(client, "/account/login", {"email": email, "password": PASSWORD})
-    assert signed.status_code == 303
-
-
-async def post(
-    client: Client, path: str, form: dict[str, str], *, page: str = "/account/login"
-) -> Response:
-    html = await (await client.get(page, headers=CENTRAL)).get_data(as_text=True)
-    token = CSRF.search(html)
-    assert token is not None, html[:300]
-    response = await client.post(path, form={**form, "csrf_token": token.group(1)}, headers=CENTRAL)
-    await work_after_answers(client.app)
-    return response
 
 
 async def page_of(client: Client, path: str) -> tuple[list[str], str]:
@@ -238,25 +217,11 @@ async def test_a_signed_out_visitor_is_sent_to_sign_in_and_back(client: Client) 
     assert (await page_of(client, signed.headers["Location"]))[0] == ["c000@example.com"]
 
 
-def dashboard_routes(app: Quart, customer_id: int) -> list[tuple[str, str]]:
-    """(method, path) of every route of a store's dashboard, for the store "acme"."""
-    adapter = app.url_map.bind("payfacile.localhost")
-    values = {"slug": "acme", "customer_id": customer_id}
-    found = []
-    for rule in app.url_map.iter_rules():
-        if not rule.rule.startswith("/dashboard/<slug>/"):
-            continue
-        path = adapter.build(rule.endpoint, {name: values[name] for name in rule.arguments})
-        for method in sorted((rule.methods or set()) & {"GET", "POST"}):
-            found.append((method, path))
-    return found
-
-
 async def test_every_store_dashboard_route_turns_away_strangers(client: Client, app: Quart) -> None:
     acme = await make_store("acme", name="Acme Coffee")
     camille = await make_customer(acme, "camille@example.com")
     bravo = await make_store("bravo")
-    routes = dashboard_routes(app, camille.id)
+    routes = dashboard_routes(app, customer_id=camille.id)
     assert ("GET", "/dashboard/acme/customers") in routes
     assert ("POST", f"/dashboard/acme/customers/{camille.id}/invite") in routes
     html = await (await client.get("/account/login", headers=CENTRAL)).get_data(as_text=True)
