@@ -65,7 +65,10 @@ class Order(TenantOwned):
     class Meta:
         table = "order"
         unique_together = (("store", "number"),)
-        indexes = (Index(fields=("store_id", "customer_id", "placed_at", "id")),)
+        indexes = (
+            Index(fields=("store_id", "customer_id", "placed_at", "id")),
+            Index(fields=("store_id", "placed_at", "id")),  # the dashboard's store-wide list
+        )
 
 
 class OrderLine(TenantOwned):
@@ -181,7 +184,10 @@ class Invoice(TenantOwned, DueWork):
     class Meta:
         table = "invoice"
         unique_together = (("store", "number"), ("store", "order"))
-        indexes = (Index(fields=("store_id", "order_id")),)
+        indexes = (
+            Index(fields=("store_id", "order_id")),
+            Index(fields=("store_id", "issued_at", "id")),  # the dashboard's list
+        )
 
 
 class SubscriptionStatus(StrEnum):

@@ -12,10 +12,11 @@ from payfacile.platform.i18n import current_language
 from payfacile.platform.text import Text, _l
 from payfacile.portal import invoices as invoice_service
 from payfacile.portal import orders as order_service
-from payfacile.portal.models import OrderStatus
+from payfacile.portal.models import Invoice, OrderStatus
 from payfacile.portal.orders import Cursor
 from payfacile.portal.pdf import invoice_pdf
 from payfacile.portal.shell import portal_blueprint, render_page
+from payfacile.tenants.models import Store
 
 blueprint = portal_blueprint("portal_orders", __name__)
 
@@ -80,7 +81,13 @@ async def invoice(number: str) -> ResponseReturnValue:
         if known and request.if_none_match.contains(known):
             return _not_modified(known)
     found = await invoice_service.own_invoice(g.store, g.customer, number)
-    pdf, etag = await invoice_pdf(g.store, found)
+    return await pdf_download(g.store, found)
+
+
+async def pdf_download(store: Store, found: Invoice) -> Response:
+    """The invoice's PDF (rendered now if it never was) as a download named by its number,
+    kept only by the browser (the portal's and the dashboard's downloads)."""
+    pdf, etag = await invoice_pdf(store, found)
     response = Response(pdf, mimetype="application/pdf")
     filename = SAFE_FILENAME.sub("-", found.number) + ".pdf"
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'

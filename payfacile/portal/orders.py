@@ -8,7 +8,7 @@ COUNT. A cursor is the position of the first or last order shown, `{microseconds
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -17,12 +17,13 @@ from typing import Any, NamedTuple
 from babel.numbers import get_currency_precision
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
+from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from payfacile.platform import db
 from payfacile.platform.config import Settings
 from payfacile.platform.errors import Conflict, InvalidInput, NotFound
-from payfacile.platform.text import _l
+from payfacile.platform.text import Message, _l
 from payfacile.portal.models import Customer, Invoice, Order, OrderLine, OrderStatus, Payment
 from payfacile.portal.order_emails import queue_order_email
 from payfacile.portal.vat import TaxAtRate, taxes_by_rate
@@ -63,29 +64,41 @@ def check_lines(lines: Sequence[Line]) -> list[Line]:
 
 
 def _check_line(number: int, line: Line) -> Line:
+    problems = line_problems(number, line)
+    if problems:
+        raise InvalidInput(next(iter(problems.values())), field="lines")
     description = " ".join(str(line.description).split())
-    problem = None
+    return Line(description, line.quantity, line.unit_price, line.tax_rate_bp, line.product_id)
+
+
+def line_problems(number: int, line: Line) -> dict[str, Message]:
+    """What is wrong with line `number`, by field (`description`, `quantity`, `unit_price`,
+    `vat_rate`), each message naming the line; empty when nothing is."""
+    description = " ".join(str(line.description).split())
+    problems: dict[str, Message] = {}
     if not description:
-        problem = _l("Line %(line)s needs a description.", line=number)
+        problems["description"] = _l("Line %(line)s needs a description.", line=number)
     elif len(description) > MAX_DESCRIPTION:
-        problem = _l(
+        problems["description"] = _l(
             "Line %(line)s: the description is longer than %(max)s characters.",
             line=number,
             max=MAX_DESCRIPTION,
         )
-    elif not 1 <= line.quantity <= MAX_QUANTITY:
-        problem = _l(
+    if not 1 <= line.quantity <= MAX_QUANTITY:
+        problems["quantity"] = _l(
             "Line %(line)s: the quantity must be a whole number from 1 to %(max)s.",
             line=number,
             max=MAX_QUANTITY,
         )
-    elif not 0 <= line.unit_price <= MAX_UNIT_PRICE:
-        problem = _l("Line %(line)s: the unit price cannot be negative or so large.", line=number)
-    elif not 0 <= line.tax_rate_bp <= MAX_RATE_BP:
-        problem = _l("Line %(line)s: the VAT rate must be from 0 to 100 percent.", line=number)
-    if problem is not None:
-        raise InvalidInput(problem, field="lines")
-    return Line(description, line.quantity, line.unit_price, line.tax_rate_bp, line.product_id)
+    if not 0 <= line.unit_price <= MAX_UNIT_PRICE:
+        problems["unit_price"] = _l(
+            "Line %(line)s: the unit price cannot be negative or so large.", line=number
+        )
+    if not 0 <= line.tax_rate_bp <= MAX_RATE_BP:
+        problems["vat_rate"] = _l(
+            "Line %(line)s: the VAT rate must be from 0 to 100 percent.", line=number
+        )
+    return problems
 
 
 def parse_line(text: str, currency: str) -> Line:
@@ -104,9 +117,9 @@ def parse_line(text: str, currency: str) -> Line:
     description, quantity, price, rate = parts
     digits = get_currency_precision(currency)
     try:
-        unit_price = _exact(price, digits)
-        tax_rate_bp = _exact(rate, 2)
-        count = _exact(quantity, 0)
+        unit_price = exact_units(price, digits)
+        tax_rate_bp = exact_units(rate, 2)
+        count = exact_units(quantity, 0)
     except (InvalidOperation, ValueError) as error:
         raise InvalidInput(
             _l(
@@ -119,7 +132,7 @@ def parse_line(text: str, currency: str) -> Line:
     return Line(description, count, unit_price, tax_rate_bp=tax_rate_bp)
 
 
-def _exact(text: str, digits: int) -> int:
+def exact_units(text: str, digits: int) -> int:
     """`"12.50"`, 2 → 1250; more decimals than `digits` is a `ValueError`."""
     value = Decimal(text.replace(",", ".")).scaleb(digits)
     if not value.is_finite() or value != value.to_integral_value():
@@ -211,7 +224,7 @@ class OrderSummary(NamedTuple):
     placed_at: datetime
 
 
-SUMMARY_FIELDS = OrderSummary._fields
+SUMMARY_VALUES = {name: name for name in OrderSummary._fields}
 
 
 @dataclass(frozen=True)
@@ -259,35 +272,57 @@ async def order_page(
     """Up to `size` orders, newest first: the first page, the page older than `before`, or
     the page newer than `after`. One query."""
     query = scoped(store).query(Order).filter(customer_id=customer.id)
+    rows, newer, older = await newest_first(
+        query, SUMMARY_VALUES, before=before, after=after, size=size
+    )
+    return OrderPage([OrderSummary(**row) for row in rows], newer=newer, older=older)
+
+
+async def newest_first(
+    query: QuerySet[Any],
+    values: Mapping[str, str],
+    *,
+    at: str = "placed_at",
+    before: Cursor | None = None,
+    after: Cursor | None = None,
+    size: int = PAGE_SIZE,
+) -> tuple[list[dict[str, Any]], Cursor | None, Cursor | None]:
+    """A keyset page of `query` by (`at`, id), newest first, as `values` rows (name →
+    field, which must include `id` and `at`), with the cursors of the newer and the older
+    page. One query (two when a page of newer rows reaches the newest)."""
     if after is not None:
-        query = query.filter(_newer_than(after)).order_by("placed_at", "id")
+        page = query.filter(_newer_than(after, at)).order_by(at, "id")
     else:
-        if before is not None:
-            query = query.filter(_older_than(before))
-        query = query.order_by("-placed_at", "-id")
-    found = [OrderSummary(**row) for row in await query.limit(size + 1).values(*SUMMARY_FIELDS)]
+        page = query.filter(_older_than(before, at)) if before is not None else query
+        page = page.order_by(f"-{at}", "-id")
+    found = list(await page.limit(size + 1).values(**values))
     more = len(found) > size
     found = found[:size]
+
+    def cursor(row: dict[str, Any]) -> Cursor:
+        return Cursor(placed_at=row[at], id=row["id"])
+
     if after is not None:
         if not more:  # back at the newest: the first page, full
-            return await order_page(store, customer, size=size)
+            return await newest_first(query, values, at=at, size=size)
         found.reverse()
-        return OrderPage(found, newer=Cursor.of(found[0]), older=Cursor.of(found[-1]))
-    newer = Cursor.of(found[0]) if before is not None and found else None
-    return OrderPage(found, newer=newer, older=Cursor.of(found[-1]) if more else None)
+        return found, cursor(found[0]), cursor(found[-1])
+    newer = cursor(found[0]) if before is not None and found else None
+    return found, newer, cursor(found[-1]) if more else None
 
 
-def _older_than(cursor: Cursor) -> Q:
-    # `placed_at <= t` first, so that the database narrows on the index before the tie-break.
-    return Q(placed_at__lte=cursor.placed_at) & (
-        Q(placed_at__lt=cursor.placed_at) | Q(id__lt=cursor.id)
-    )
+def _older_than(cursor: Cursor, at: str) -> Q:
+    # `at <= t` first, so that the database narrows on the index before the tie-break.
+    return _at(at, "lte", cursor) & (_at(at, "lt", cursor) | Q(id__lt=cursor.id))
 
 
-def _newer_than(cursor: Cursor) -> Q:
-    return Q(placed_at__gte=cursor.placed_at) & (
-        Q(placed_at__gt=cursor.placed_at) | Q(id__gt=cursor.id)
-    )
+def _newer_than(cursor: Cursor, at: str) -> Q:
+    return _at(at, "gte", cursor) & (_at(at, "gt", cursor) | Q(id__gt=cursor.id))
+
+
+def _at(at: str, comparison: str, cursor: Cursor) -> Q:
+    condition: dict[str, Any] = {f"{at}__{comparison}": cursor.placed_at}
+    return Q(**condition)
 
 
 async def invoice_numbers(store: Store, order_ids: Iterable[int]) -> dict[int, list[str]]:
@@ -327,8 +362,14 @@ async def store_order(store: Store, number: str) -> Order:
 
 async def order_detail(store: Store, customer: Customer, number: str) -> OrderDetail:
     """The buyer's order with its lines, payments and invoices; anyone else's is a 404."""
+    found = await scoped(store).get(Order, number=number[:32], customer_id=customer.id)
+    return await detail_of(store, found)
+
+
+async def detail_of(store: Store, found: Order) -> OrderDetail:
+    """`found`, an order read through the store's scope, with its lines, payments and
+    invoices: three queries."""
     scope = scoped(store)
-    found = await scope.get(Order, number=number[:32], customer_id=customer.id)
     lines = await scope.query(OrderLine).filter(order_id=found.id).order_by("id")
     payments = await scope.query(Payment).filter(order_id=found.id).order_by("created_at")
     invoices = (

@@ -1,7 +1,7 @@
 """What the portal part adds to the app: the buyer's pages on every store host, the store
-dashboard's customer pages on the central host, template globals (order statuses, the
-payments' test mode), the job that renders invoice PDFs at issue, the invoice PDFs that
-invoice emails carry, and the sweep that ends lapsed subscriptions."""
+dashboard's customer, order and invoice pages on the central host, template globals (order
+statuses, the payments' test mode), the job that renders invoice PDFs at issue, the invoice
+PDFs that invoice emails carry, and the sweep that ends lapsed subscriptions."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from payfacile.platform.jobs import Sweep
 from payfacile.platform.registry import Registry
 from payfacile.portal import (
     access_views,
+    dashboard_orders,
     dashboard_views,
     home_views,
     order_views,
@@ -31,6 +32,7 @@ def register(registry: Registry) -> None:
             subscription_views.blueprint,
             profile_views.blueprint,
             dashboard_views.blueprint,
+            dashboard_orders.blueprint,
         ]
     )
     registry.template_globals["order_status_label"] = order_views.order_status_label
