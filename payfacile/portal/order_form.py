@@ -17,6 +17,7 @@ from decimal import InvalidOperation
 from babel.numbers import get_currency_precision
 from tortoise.transactions import in_transaction
 
+from payfacile.platform import db
 from payfacile.platform.config import Settings
 from payfacile.platform.errors import InvalidInput, NotFound
 from payfacile.platform.text import Message, _l
@@ -64,9 +65,10 @@ async def prefill(store: Store, customer_id: str) -> dict[str, str]:
     store's customer is a 404."""
     if not customer_id:
         return blank()
-    if not customer_id.isdigit() or len(customer_id) > 10:
+    wanted = int(customer_id[:12]) if customer_id.isdecimal() else 0
+    if not db.is_id(wanted):
         raise NotFound(_l("There is nothing at this address."))
-    customer = await scoped(store).get(Customer, id=int(customer_id))
+    customer = await scoped(store).get(Customer, id=wanted)
     return blank(customer.email)
 
 

@@ -361,6 +361,8 @@ async def test_another_stores_orders_and_invoices_are_not_found(client: Client) 
         f"/dashboard/acme/orders/{order.id}",
         f"/dashboard/acme/invoices/{invoice.id}.pdf",
         f"/dashboard/acme/orders/new?customer={theirs.id}",
+        "/dashboard/acme/orders/new?customer=99999999999",  # no id is that large
+        "/dashboard/acme/orders/new?customer=abc",
         f"/dashboard/bravo/orders/{order.id}",  # not a member of bravo
         "/dashboard/bravo/orders",
     ):
