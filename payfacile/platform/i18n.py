@@ -21,6 +21,7 @@ from markupsafe import Markup
 from quart import Quart, Request, g, has_app_context
 
 from payfacile.platform import zones
+from payfacile.platform.text import breakable
 
 LANGUAGES = {"en": "English", "fr": "Français"}
 DEFAULT_LANGUAGE = "en"
@@ -166,5 +167,7 @@ def install_i18n(app: Quart) -> None:
     )
     # Jinja wraps gettext to escape and format; ours does both itself, so it goes in bare.
     app.jinja_env.globals.update(gettext=_template_gettext, _=_template_gettext)
-    app.jinja_env.filters.update(money=money, rate=rate, date=date, datetime=datetime_)
+    app.jinja_env.filters.update(
+        money=money, rate=rate, date=date, datetime=datetime_, breakable=breakable
+    )
     app.jinja_env.globals.update(LANGUAGES=LANGUAGES, current_language=current_language)

@@ -13,11 +13,12 @@ from quart.typing import ResponseReturnValue
 
 from payfacile.platform import account_pages
 from payfacile.platform.account_pages import require_sign_in, signed_in
-from payfacile.platform.errors import NotFound
+from payfacile.platform.errors import Conflict, NotFound
 from payfacile.platform.models import SessionKind
 from payfacile.platform.services import services
 from payfacile.platform.text import _l
 from payfacile.tenants import accounts, dashboard
+from payfacile.tenants.models import StoreStatus
 from payfacile.tenants.site import central_pages, require_central
 from payfacile.tenants.urls import store_url
 
@@ -107,6 +108,14 @@ async def member_request() -> ResponseReturnValue | None:
         target = request.full_path.rstrip("?") if request.method == "GET" else "/dashboard/"
         return redirect(f"{PAGES.login}?next={quote(target, safe='/')}", 303)
     g.member = await dashboard.member_of(session.subject_id, g.dashboard_slug)
+    if g.member.store.status == StoreStatus.SUSPENDED and request.method != "GET":
+        # Its pages stay open to read; nothing may change, nor email its buyers, meanwhile.
+        raise Conflict(
+            _l(
+                "This store is suspended: nothing can be changed until the platform's team "
+                "reopens it."
+            )
+        )
     g.time_zone = g.member.store.zone  # the store's dates on its pages
     return None
 

@@ -8,6 +8,7 @@ import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency, get_currency_precision
+from markupsafe import Markup
 from quart import Quart, g
 from quart.typing import TestClientProtocol as Client
 
@@ -15,6 +16,7 @@ import payfacile
 from payfacile.platform.config import Settings
 from payfacile.platform.i18n import money
 from payfacile.platform.mail import queue_email
+from payfacile.platform.text import breakable
 from payfacile.tenants.branding import brand_of
 from tests.factories import make_store
 
@@ -119,3 +121,10 @@ async def test_a_store_name_starting_with_a_vowel_reads_well_in_french(database:
     )
     assert "de Atelier" not in row.html_body
     assert "Envoyé par PayFacile pour le compte de la boutique Atelier Lumière." in row.html_body
+
+
+def test_an_address_wraps_at_its_parts_and_stays_escaped() -> None:
+    assert breakable("camille.dupont@atelier.example") == Markup(
+        "camille<wbr>.dupont@<wbr>atelier<wbr>.example"
+    )
+    assert breakable('<b>"x"@y') == Markup("&lt;b&gt;&#34;x&#34;@<wbr>y")
