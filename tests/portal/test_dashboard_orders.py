@@ -20,7 +20,7 @@ from payfacile.platform.models import OutboxEmail
 from payfacile.portal.models import Customer, Invoice, Order, OrderLine, OrderStatus
 from payfacile.portal.orders import Cursor
 from payfacile.portal.pdf import INVOICE_ATTACHMENT, invoice_attachment
-from payfacile.tenants.models import MembershipRole, Store
+from payfacile.tenants.models import MembershipRole, Store, StoreStatus
 from payfacile.tenants.scope import scoped
 from tests.conftest import ON_POSTGRES, opened
 from tests.factories import make_customer, make_invoice, make_order, make_payment, make_store
@@ -419,3 +419,17 @@ async def test_the_pages_speak_french(client: Client) -> None:
     page = await refused.get_data(as_text=True)
     assert "Ligne 1\u00a0: la quantité" in page
     assert "Rien n’a été enregistré" in page
+
+
+async def test_a_suspended_store_records_no_order_and_issues_no_invoice(client: Client) -> None:
+    acme, _ = await acme_with_camille(client, MembershipRole.OWNER)
+    order = await make_order(acme, (await scoped(acme).query(Customer).get()), "1001")
+    await acme.filter(id=acme.id).update(status=StoreStatus.SUSPENDED)
+    page = f"/dashboard/acme/orders/{order.id}"
+    assert (await client.get(page, headers=CENTRAL)).status_code == 200  # still readable
+    for path in (NEW, f"{page}/invoice"):
+        refused = await post(client, path, order_form(), page=page)
+        assert refused.status_code == 409, path
+    assert await Order.all().count() == 1
+    assert await Invoice.all().count() == 0
+    assert await OutboxEmail.all().count() == 0
