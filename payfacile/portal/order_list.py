@@ -172,7 +172,7 @@ async def store_order(store: Store, order_id: int) -> StoreOrder:
 
 
 async def invoice_order(settings: Settings, store: Store, order_id: int) -> Invoice:
-    """ "Issue the invoice": issued now and emailed to the buyer with its PDF. An order that
+    """The order's invoice, issued now and emailed to the buyer with its PDF. An order that
     has one already is a `Conflict` naming it (the service locks the order, so two clicks
     at once make one invoice)."""
     order = await scoped(store).get(Order, id=order_id)
