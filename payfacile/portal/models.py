@@ -9,7 +9,7 @@ from tortoise import fields
 from tortoise.indexes import Index
 
 from payfacile.platform.models import DueWork
-from payfacile.tenants.models import Product, TenantOwned
+from payfacile.tenants.models import MerchantUser, Product, TenantOwned
 
 
 class Customer(TenantOwned):
@@ -220,3 +220,52 @@ class Subscription(TenantOwned):
     class Meta:
         table = "subscription"
         indexes = (Index(fields=("store_id", "customer_id")),)
+
+
+class CancellationStatus(StrEnum):
+    PENDING = "pending"
+    CANCELED = "canceled"
+    REPLIED = "replied"
+
+
+class CancellationAnswer(StrEnum):
+    """How the store canceled a subscription it was asked to cancel."""
+
+    PERIOD_END = "period_end"
+    NOW = "now"
+
+
+class CancellationRequest(TenantOwned):
+    """A buyer's request that the store cancel a subscription, and the store's answer.
+
+    The path the portal offers where the product does not let buyers cancel. At most one is
+    pending per subscription: `pending` is True until the answer, then NULL, under a unique
+    (subscription, pending)."""
+
+    id = fields.IntField(primary_key=True)
+    subscription: fields.ForeignKeyRelation[Subscription] = fields.ForeignKeyField(
+        "models.Subscription", related_name=False, on_delete=fields.CASCADE
+    )
+    subscription_id: int
+    customer: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
+        "models.Customer", related_name=False, on_delete=fields.CASCADE
+    )
+    customer_id: int
+    reason = fields.TextField(default="")
+    requested_at = fields.DatetimeField()
+    status = fields.CharEnumField(
+        CancellationStatus, max_length=8, default=CancellationStatus.PENDING
+    )
+    pending = fields.BooleanField(null=True, default=True)
+    answered_at = fields.DatetimeField(null=True)
+    answered_by: fields.ForeignKeyNullableRelation[MerchantUser] = fields.ForeignKeyField(
+        "models.MerchantUser", related_name=False, null=True, on_delete=fields.SET_NULL
+    )
+    answered_by_id: int | None
+    answer = fields.CharEnumField(CancellationAnswer, max_length=12, null=True)
+    reply = fields.TextField(default="")
+
+    class Meta:
+        table = "cancellation_request"
+        unique_together = (("subscription", "pending"),)
+        indexes = (Index(fields=("store_id", "status", "requested_at")),)

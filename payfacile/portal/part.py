@@ -1,7 +1,8 @@
 """What the portal part adds to the app: the buyer's pages on every store host, the store
-dashboard's customer, order and invoice pages on the central host, template globals (order
-statuses, the payments' test mode), the job that renders invoice PDFs at issue, the invoice
-PDFs that invoice emails carry, and the sweep that ends lapsed subscriptions."""
+dashboard's pages on the central host (home, customers, orders, invoices, products,
+cancellation requests), template globals (order statuses, the payments' test mode), the job
+that renders invoice PDFs at issue, the invoice PDFs that invoice emails carry, and the sweep
+that ends lapsed subscriptions."""
 
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ from payfacile.platform.jobs import Sweep
 from payfacile.platform.registry import Registry
 from payfacile.portal import (
     access_views,
+    cancellation_views,
+    dashboard_home,
     dashboard_orders,
     dashboard_views,
     home_views,
     order_views,
     payment_views,
+    product_views,
     profile_views,
     subscription_views,
 )
@@ -31,8 +35,11 @@ def register(registry: Registry) -> None:
             payment_views.blueprint,
             subscription_views.blueprint,
             profile_views.blueprint,
+            dashboard_home.blueprint,
             dashboard_views.blueprint,
             dashboard_orders.blueprint,
+            product_views.blueprint,
+            cancellation_views.blueprint,
         ]
     )
     registry.template_globals["order_status_label"] = order_views.order_status_label

@@ -4,13 +4,15 @@ The merchant's switch on the product (`portal_cancellation_allowed`) decides whe
 may cancel on their own; its `cancellation_mode` whether that happens at the end of the paid
 period (the buyer can resume until then) or at once. The merchant is emailed every time, and
 the buyer gets a dated confirmation (or, for a request, a dated receipt): French law asks for
-one on a durable medium.
+one on a durable medium. A request is also kept as a row the store's dashboard lists and
+answers (`cancellation_requests`), which cancels through `end`, as the buyer would.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from payfacile.platform.config import Settings
@@ -19,7 +21,12 @@ from payfacile.platform.i18n import date, language_of
 from payfacile.platform.mail import queue_email
 from payfacile.platform.ratelimit import RateLimiter
 from payfacile.platform.text import _l
-from payfacile.portal.models import Customer, Subscription, SubscriptionStatus
+from payfacile.portal.models import (
+    CancellationRequest,
+    Customer,
+    Subscription,
+    SubscriptionStatus,
+)
 from payfacile.tenants.branding import brand_of
 from payfacile.tenants.models import CancellationMode, Product, Store
 from payfacile.tenants.scope import across_stores, scoped
@@ -78,17 +85,11 @@ async def cancel(
 ) -> Subscription:
     """Cancel as the product says: at the period's end, or now. 403 where it may not."""
     subscription = await cancellable(store, customer, subscription_id)
-    product = subscription.product
     if subscription.cancel_at_period_end:
         raise Conflict(_l("This subscription is already canceled."))
-    now = datetime.now(UTC)
-    reason = " ".join(reason.split())[:MAX_REASON]
-    if product.cancellation_mode == CancellationMode.IMMEDIATELY:
-        changes = {"status": SubscriptionStatus.CANCELED, "canceled_at": now}
-    else:
-        changes = {"cancel_at_period_end": True, "canceled_at": now}
+    immediately = subscription.product.cancellation_mode == CancellationMode.IMMEDIATELY
     async with in_transaction():
-        await scoped(store).update(subscription, cancellation_reason=reason, **changes)
+        await end(store, subscription, immediately=immediately, reason=reason)
         await _tell(
             settings,
             store,
@@ -98,6 +99,24 @@ async def cancel(
             buyer_template="buyer_subscription_canceled",
         )
     return subscription
+
+
+async def end(store: Store, subscription: Subscription, *, immediately: bool, reason: str) -> None:
+    """The write of every cancellation, the buyer's or the store's: now, or at the end of
+    the paid period (resumable until then), with the buyer's `reason`. Call it inside the
+    transaction that tells the people concerned."""
+    now = datetime.now(UTC)
+    changes: dict[str, object]
+    if immediately:
+        changes = {"status": SubscriptionStatus.CANCELED, "canceled_at": now}
+    else:
+        changes = {"cancel_at_period_end": True, "canceled_at": now}
+    await scoped(store).update(subscription, cancellation_reason=tidy(reason), **changes)
+
+
+def tidy(reason: str) -> str:
+    """A reason as stored: on one line, at most MAX_REASON characters."""
+    return " ".join(reason.split())[:MAX_REASON]
 
 
 async def resume(
@@ -134,8 +153,9 @@ async def request_cancellation(
     )
     if has_ended(subscription):
         raise Conflict(_l("This subscription is already canceled."))
-    reason = " ".join(reason.split())[:MAX_REASON]
+    reason = tidy(reason)
     async with in_transaction():
+        await _record_request(store, customer, subscription, reason)
         await _tell(
             settings,
             store,
@@ -146,6 +166,31 @@ async def request_cancellation(
             reason=reason,
         )
     return subscription
+
+
+async def _record_request(
+    store: Store, customer: Customer, subscription: Subscription, reason: str
+) -> None:
+    """The request as a row the dashboard lists, or, while one is pending for this
+    subscription, that one with the new reason. Two requests at once make one row: the
+    unique (subscription, pending) refuses the second insert, inside a savepoint."""
+    scope = scoped(store)
+    try:
+        async with in_transaction():
+            await scope.create(
+                CancellationRequest,
+                subscription_id=subscription.id,
+                customer_id=customer.id,
+                reason=reason,
+                requested_at=datetime.now(UTC),
+            )
+    except IntegrityError:
+        if reason:
+            await (
+                scope.query(CancellationRequest)
+                .filter(subscription_id=subscription.id, pending=True)
+                .update(reason=reason)
+            )
 
 
 async def end_lapsed(now: datetime | None = None) -> int:

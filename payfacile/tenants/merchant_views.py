@@ -20,7 +20,6 @@ from payfacile.platform.text import _l
 from payfacile.tenants import accounts, dashboard
 from payfacile.tenants.models import StoreStatus
 from payfacile.tenants.site import central_pages, require_central
-from payfacile.tenants.urls import store_url
 
 blueprint = Blueprint("merchant", __name__, url_prefix="/account")
 dashboard_blueprint = Blueprint("dashboard", __name__, url_prefix="/dashboard")
@@ -118,13 +117,3 @@ async def member_request() -> ResponseReturnValue | None:
         )
     g.time_zone = g.member.store.zone  # the store's dates on its pages
     return None
-
-
-store_blueprint = store_dashboard("dashboard_store", __name__)
-
-
-@store_blueprint.get("/")
-async def store_home() -> ResponseReturnValue:
-    """A store's home: where its customers are and where its portal lives."""
-    portal_url = await store_url(services().settings, g.member.store, "/portal/")
-    return await render_template("merchant/store.html", member=g.member, portal_url=portal_url)

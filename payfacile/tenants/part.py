@@ -22,7 +22,6 @@ def register(registry: Registry) -> None:
             admin_views.blueprint,
             merchant_views.blueprint,
             merchant_views.dashboard_blueprint,
-            merchant_views.store_blueprint,
             mailbox_views.blueprint,
         ]
     )

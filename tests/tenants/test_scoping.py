@@ -265,6 +265,8 @@ async def a_row_of(store: Store, model: type[TenantOwned]) -> TenantOwned:
         return await make_payment_method(store, customer)
     if model is Domain:
         return await make_domain(store, f"shop{customer.id}.example.com")
+    if model is Subscription:
+        return await make_subscription(store, customer, await make_product(store))
     if model is ImportRun:
         return await scope.create(ImportRun, filename="buyers.csv")
     if model is WebhookEndpoint:
