@@ -16,7 +16,7 @@ from payfacile.platform.accounts import normalise_email
 from payfacile.platform.brand import COLOR
 from payfacile.platform.countries import country_codes
 from payfacile.platform.errors import InvalidInput
-from payfacile.platform.i18n import LANGUAGES, current_language
+from payfacile.platform.i18n import LANGUAGES, current_language, language_of
 from payfacile.platform.text import Message, _l
 from payfacile.tenants import legal, stores
 from payfacile.tenants.hosts import HostResolver
@@ -58,6 +58,7 @@ class SettingsErrors(InvalidInput):
 def form_values(store: Store) -> dict[str, str]:
     """The store's settings as the form shows them."""
     values = {name: str(getattr(store, name) or "") for name in FIELDS}
+    values["locale"] = language_of(store.locale)  # "fr_FR" from before the choice was en | fr
     values["company_registration"] = legal.formatted_registration(store)
     values["share_capital"] = legal.share_capital_text(store)
     return values

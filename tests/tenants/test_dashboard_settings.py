@@ -17,6 +17,7 @@ from werkzeug.datastructures import FileStorage
 
 from payfacile.platform.i18n import LANGUAGE_COOKIE
 from payfacile.portal.models import Customer, Invoice
+from payfacile.tenants import store_settings
 from payfacile.tenants.hosts import CACHED_STORE_FIELDS
 from payfacile.tenants.models import MembershipRole, Store, StoreLogo
 from payfacile.tenants.scope import scoped
@@ -299,7 +300,7 @@ async def test_another_stores_owner_finds_no_settings(client: Client) -> None:
 
 
 async def test_the_settings_page_speaks_french(client: Client) -> None:
-    await acme_with_owner(client, locale="fr", country="FR")
+    await acme_with_owner(client, locale="fr_FR", country="FR")  # as stores made before had it
     client.set_cookie("payfacile.localhost", LANGUAGE_COOKIE, "fr")  # type: ignore[attr-defined]
     page = await (await client.get(SETTINGS, headers=CENTRAL)).get_data(as_text=True)
     assert '<html lang="fr">' in page
@@ -308,6 +309,7 @@ async def test_the_settings_page_speaks_french(client: Client) -> None:
     assert 'placeholder="Paiement à réception de facture"' in page
     assert "trois fois le taux d’intérêt légal" in page
     assert 'placeholder="Europe/Paris"' in page  # the country's zone, when left empty
+    assert '<option value="fr" selected>' in page
     refused = await save(client, filled(company_registration="732829321"))
     assert refused.status_code == 422
     assert "732829321 n’est pas un SIREN valide" in await refused.get_data(as_text=True)
@@ -316,3 +318,19 @@ async def test_the_settings_page_speaks_french(client: Client) -> None:
         as_text=True
     )
     assert "Paramètres enregistrés" in done
+
+
+async def test_the_form_saves_again_unchanged_as_it_shows_the_settings(client: Client) -> None:
+    acme, _ = await acme_with_owner(client)
+    assert (await save(client, filled(share_capital="1500.5"))).status_code == 303
+    first = await Store.get(id=acme.id)
+    shown = store_settings.form_values(first)
+    assert (shown["company_registration"], shown["share_capital"]) == (
+        "732 829 320 00074",
+        "1500.50",
+    )
+    assert (await save(client, shown)).status_code == 303
+    again = await Store.get(id=acme.id)
+    assert {name: getattr(again, name) for name in store_settings.FIELDS} == {
+        name: getattr(first, name) for name in store_settings.FIELDS
+    }
