@@ -128,7 +128,11 @@ async def _brand(store: Store) -> None:
         "postal_code": "69002",
         "city": "Lyon",
         "country": "FR",
-        "vat_number": "FR40123456789",
+        "vat_number": "FR11123456782",  # made up, but valid: the settings page checks it
+        "legal_form": "SAS",
+        "company_registration": "12345678200010",
+        "registration_office": "Lyon",
+        "share_capital": 1_000_000,
         "brand_color": "#0f766e",
         "locale": "en",
         "currency": "EUR",

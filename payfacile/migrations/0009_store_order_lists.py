@@ -3,7 +3,7 @@ from tortoise.migrations import operations as ops
 from tortoise.indexes import Index
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0007_cancellation_requests')]
+    dependencies = [('models', '0008_store_legal_identity')]
 
     initial = False
 

@@ -17,11 +17,10 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_percent, get_currency_precision
 from babel.support import NullTranslations, Translations
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from quart import Quart, Request, g, has_app_context
 
 from payfacile.platform import zones
-from payfacile.platform.text import breakable
 
 LANGUAGES = {"en": "English", "fr": "Français"}
 DEFAULT_LANGUAGE = "en"
@@ -158,6 +157,13 @@ def _template_gettext(message: str, **values: Any) -> Markup:
 @functools.cache
 def _markup(language: str, message: str) -> Markup:
     return Markup(translations(language).gettext(message))  # noqa: S704 - our own catalog
+
+
+def breakable(address: str) -> Markup:
+    """An email address or hostname, escaped, that a narrow screen wraps after its `@` and
+    before its dots rather than in the middle of a word (the `breakable` filter)."""
+    text = str(escape(address))
+    return Markup(text.replace("@", "@<wbr>").replace(".", "<wbr>."))  # noqa: S704 - escaped
 
 
 def install_i18n(app: Quart) -> None:

@@ -54,10 +54,3 @@ def _l(msgid: str, **values: Any) -> Text:
 
 
 Message = str | Text
-
-
-def breakable(address: str) -> Markup:
-    """An email address or hostname, escaped, that a narrow screen wraps after its `@` and
-    before its dots rather than in the middle of a word (the `breakable` filter)."""
-    text = str(escape(address))
-    return Markup(text.replace("@", "@<wbr>").replace(".", "<wbr>."))  # noqa: S704 - escaped

@@ -11,12 +11,14 @@ from tortoise.transactions import in_transaction
 
 from payfacile.platform.config import Settings
 from payfacile.platform.errors import Conflict, NotFound
+from payfacile.platform.i18n import language_of
 from payfacile.platform.text import _l
 from payfacile.portal.models import Customer, Invoice, InvoiceCounter, Order, OrderLine
 from payfacile.portal.order_emails import queue_order_email
 from payfacile.portal.orders import Line, net_of
 from payfacile.portal.pdf import branding_at_issue
 from payfacile.portal.vat import taxes_by_rate
+from payfacile.tenants.legal import invoice_terms, legal_identity
 from payfacile.tenants.models import Store
 from payfacile.tenants.scope import scoped
 
@@ -47,7 +49,14 @@ def _seller(store: Store) -> dict[str, Any]:
         "country": store.country,
         "vat_number": store.vat_number,
         "email": store.support_email,
+        **legal_identity(store),
     }
+
+
+def is_business(customer: Customer) -> bool:
+    """A buyer with a company or a VAT number buys as a business: their invoices state the
+    late-payment penalties and the 40 € recovery indemnity."""
+    return bool(customer.company.strip() or customer.vat_number.strip())
 
 
 def _buyer(customer: Customer) -> dict[str, Any]:
@@ -94,12 +103,18 @@ async def issue_invoice(
                     invoice=existing.number,
                 )
             )
+        store = await Store.get(id=store.id)  # its settings now, not as a caller last read them
         customer = await scope.get(Customer, id=order.customer_id)
         lines = await scope.query(OrderLine).filter(order_id=order.id).order_by("id")
         branding = await branding_at_issue(store)
+        business = is_business(customer)
         snapshot = {
             "seller": _seller(store),
             "buyer": _buyer(customer),
+            "business_buyer": business,
+            "terms": invoice_terms(
+                store, business_buyer=business, language=language_of(store.locale)
+            ),
             "order_number": order.number,
             "lines": [
                 {

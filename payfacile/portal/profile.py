@@ -6,14 +6,12 @@ on an earlier one. The email address changes only through its confirmation link 
 
 from __future__ import annotations
 
-import functools
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import phonenumbers
-from babel import Locale
 
+from payfacile.platform.countries import country_codes
 from payfacile.platform.errors import InvalidInput
 from payfacile.platform.text import Message, _l
 from payfacile.portal.models import Customer
@@ -37,7 +35,6 @@ FIELDS = (
     Field("postal_code", 20, _l("A postal code is 20 characters at most.")),
     Field("city", 100, _l("A city is 100 characters at most.")),
 )
-NOT_COUNTRIES = frozenset({"EU", "EZ", "UN", "QO", "ZZ"})  # regions Babel lists with countries
 EDITABLE = (*(field.name for field in FIELDS), "country", "phone")
 
 
@@ -48,30 +45,6 @@ class ProfileErrors(InvalidInput):
         field, message = next(iter(errors.items()))
         super().__init__(message, field=field)
         self.errors = errors
-
-
-@functools.cache
-def countries(language: str) -> list[tuple[str, str]]:
-    """(code, name) of every country, sorted by name in `language`."""
-    found = [
-        (code, name)
-        for code, name in Locale.parse(language).territories.items()
-        if isinstance(code, str) and len(code) == 2 and code.isalpha() and code not in NOT_COUNTRIES
-    ]
-    return sorted(found, key=lambda item: collation_key(item[1]))
-
-
-def collation_key(name: str) -> tuple[str, str]:
-    """Sort as a French or English reader expects: letters first, accents and case only to
-    break ties ("Égypte" between "Danemark" and "Espagne", not after "Zimbabwe")."""
-    decomposed = unicodedata.normalize("NFKD", name.casefold())
-    letters = "".join(char for char in decomposed if not unicodedata.combining(char))
-    return letters.replace("œ", "oe").replace("æ", "ae"), name
-
-
-@functools.cache
-def country_codes() -> frozenset[str]:
-    return frozenset(code for code, _ in countries("en"))
 
 
 def clean(form: Mapping[str, str]) -> dict[str, str]:

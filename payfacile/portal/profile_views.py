@@ -5,6 +5,7 @@ from __future__ import annotations
 from quart import g, redirect, request
 from quart.typing import ResponseReturnValue
 
+from payfacile.platform.countries import countries
 from payfacile.platform.i18n import current_language
 from payfacile.platform.text import Message, _l
 from payfacile.portal import profile
@@ -35,6 +36,6 @@ async def edit_profile() -> ResponseReturnValue:
         customer=customer,
         values=values,
         errors=errors,
-        countries=profile.countries(current_language()),
+        countries=countries(current_language()),
         notice=notice(PROFILE_NOTICES),
     )

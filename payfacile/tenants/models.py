@@ -60,6 +60,15 @@ class Store(Model):
     brand_color = fields.CharField(max_length=7, default="#4f46e5")
     logo_etag = fields.CharField(max_length=64, default="")  # empty: no logo
     time_zone = fields.CharField(max_length=64, default="")  # IANA name; empty: the country's
+    # The seller's legal identity and the terms its invoices print (`tenants.legal`); an empty
+    # text means the default wording, in the invoice's language.
+    legal_form = fields.CharField(max_length=40, default="")  # SAS, SARL, EI…
+    company_registration = fields.CharField(max_length=40, default="")  # SIREN/SIRET in France
+    registration_office = fields.CharField(max_length=100, default="")  # the RCS city
+    share_capital = fields.BigIntField(null=True)  # minor units of `currency`; None: not stated
+    payment_terms = fields.CharField(max_length=300, default="")
+    late_payment_terms = fields.CharField(max_length=300, default="")
+    early_payment_terms = fields.CharField(max_length=300, default="")
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

@@ -4,7 +4,13 @@ its invalidation listener, the central host's pages and the platform admin."""
 from __future__ import annotations
 
 from payfacile.platform.registry import Registry
-from payfacile.tenants import admin_views, mailbox_views, merchant_views, site_views
+from payfacile.tenants import (
+    admin_views,
+    mailbox_views,
+    merchant_views,
+    settings_views,
+    site_views,
+)
 from payfacile.tenants.hosts import EXTENSION, HostGuard, HostResolver
 from payfacile.tenants.site import resolve_site
 
@@ -22,6 +28,7 @@ def register(registry: Registry) -> None:
             admin_views.blueprint,
             merchant_views.blueprint,
             merchant_views.dashboard_blueprint,
+            settings_views.blueprint,
             mailbox_views.blueprint,
         ]
     )

@@ -9,6 +9,7 @@ from payfacile.platform.services import services
 from payfacile.platform.text import _l
 from payfacile.tenants.branding import logo_of
 from payfacile.tenants.mailbox_views import PATH as MAILBOX
+from payfacile.tenants.models import Store
 from payfacile.tenants.site import entries
 
 blueprint = Blueprint("site", __name__)
@@ -27,9 +28,17 @@ async def home() -> ResponseReturnValue:
 
 @blueprint.get("/brand/logo")
 async def logo() -> Response:
-    found = await logo_of(g.store)
+    return await logo_response(g.store, public=True)
+
+
+async def logo_response(store: Store | None, *, public: bool) -> Response:
+    """The store's logo, cached by its ETag (by anyone when `public`, else by this browser)."""
+    found = await logo_of(store)
     response = Response(found.data, mimetype=found.content_type)
     response.set_etag(found.etag)
-    response.cache_control.public = True
+    if public:
+        response.cache_control.public = True
+    else:
+        response.cache_control.private = True
     response.cache_control.max_age = 86400
     return await response.make_conditional(request)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 import secrets
+from dataclasses import dataclass
 
+from PIL import Image
 from tortoise.transactions import in_transaction
 
 from payfacile.platform import db
@@ -187,22 +190,73 @@ def new_verification_token() -> str:
     return secrets.token_hex(16)
 
 
-LOGO_TYPES = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}
+LOGO_TYPES = {b"\x89PNG\r\n\x1a\n": ("image/png", "PNG"), b"\xff\xd8\xff": ("image/jpeg", "JPEG")}
 MAX_LOGO_BYTES = 512 * 1024
+LOGO_PIXELS = (16, 2000)  # each side, smallest and largest: shown about 40 px high
 
 
-async def set_logo(store: Store, data: bytes, *, hosts: HostResolver) -> None:
-    """Replace the store's logo (PNG or JPEG, 512 KB at most): pages, emails and PDFs use it."""
-    content_type = next((kind for magic, kind in LOGO_TYPES.items() if data.startswith(magic)), "")
-    if not content_type:
+@dataclass(frozen=True)
+class Logo:
+    """Logo bytes that passed `check_logo`."""
+
+    data: bytes
+    content_type: str
+
+    @property
+    def etag(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()[:32]
+
+
+def check_logo(data: bytes) -> Logo:
+    """A PNG or JPEG by its bytes' signature and its own decoder (never by a file's name),
+    512 KB at most, 16 to 2,000 pixels a side. `InvalidInput` on the `logo` field."""
+    found = next((kind for magic, kind in LOGO_TYPES.items() if data.startswith(magic)), None)
+    if found is None:
         raise InvalidInput(_l("A logo must be a PNG or JPEG image."), field="logo")
     if len(data) > MAX_LOGO_BYTES:
         raise InvalidInput(_l("A logo is 512 KB at most."), field="logo")
-    etag = hashlib.sha256(data).hexdigest()[:32]
-    scope = scoped(store)
+    content_type, image_format = found
+    try:
+        with Image.open(io.BytesIO(data), formats=[image_format]) as image:
+            size = image.size
+            image.verify()
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise InvalidInput(
+            _l("This image is damaged or not really a PNG or JPEG. Export it again."),
+            field="logo",
+        ) from error
+    smallest, largest = LOGO_PIXELS
+    if not all(smallest <= side <= largest for side in size):
+        raise InvalidInput(
+            _l(
+                "A logo is %(smallest)s to %(largest)s pixels wide and high; this one is "
+                "%(width)s × %(height)s.",
+                smallest=smallest,
+                largest=largest,
+                width=size[0],
+                height=size[1],
+            ),
+            field="logo",
+        )
+    return Logo(data=data, content_type=content_type)
+
+
+async def set_logo(store: Store, data: bytes, *, hosts: HostResolver) -> None:
+    """Replace the store's logo (see `check_logo`): pages, emails and PDFs use it."""
+    logo = check_logo(data)
     async with in_transaction():
-        await scope.query(StoreLogo).delete()
-        await scope.create(StoreLogo, content_type=content_type, data=data, etag=etag)
-        await Store.filter(id=store.id).update(logo_etag=etag)
-    store.logo_etag = etag
+        await write_logo(store, logo)
     await hosts.invalidate_store(store)
+
+
+async def write_logo(store: Store, logo: Logo | None) -> None:
+    """Replace the store's logo, or remove it (None). Call inside a transaction, then
+    invalidate the store's hosts. Invoices keep the logo they were issued with."""
+    scope = scoped(store)
+    await scope.query(StoreLogo).delete()
+    if logo is not None:
+        await scope.create(
+            StoreLogo, content_type=logo.content_type, data=logo.data, etag=logo.etag
+        )
+    store.logo_etag = logo.etag if logo is not None else ""
+    await Store.filter(id=store.id).update(logo_etag=store.logo_etag)

@@ -14,9 +14,8 @@ from quart.typing import TestClientProtocol as Client
 
 import payfacile
 from payfacile.platform.config import Settings
-from payfacile.platform.i18n import money
+from payfacile.platform.i18n import breakable, money
 from payfacile.platform.mail import queue_email
-from payfacile.platform.text import breakable
 from payfacile.tenants.branding import brand_of
 from tests.factories import make_store
 
