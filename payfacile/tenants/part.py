@@ -1,10 +1,11 @@
 """What the tenants part adds to the app: the Host guard, host resolution (a request hook),
-its invalidation listener, the central host's pages and the platform admin."""
+its invalidation listener, the central host's pages (a store dashboard's home and team)
+and the platform admin."""
 
 from __future__ import annotations
 
 from payfacile.platform.registry import Registry
-from payfacile.tenants import admin_views, mailbox_views, merchant_views, site_views
+from payfacile.tenants import admin_views, mailbox_views, merchant_views, site_views, team_views
 from payfacile.tenants.hosts import EXTENSION, HostGuard, HostResolver
 from payfacile.tenants.site import resolve_site
 
@@ -23,6 +24,7 @@ def register(registry: Registry) -> None:
             merchant_views.blueprint,
             merchant_views.dashboard_blueprint,
             merchant_views.store_blueprint,
+            team_views.blueprint,
             mailbox_views.blueprint,
         ]
     )
