@@ -75,10 +75,8 @@ async def invite(customer_id: int) -> ResponseReturnValue:
 async def add_customer() -> ResponseReturnValue:
     """Add a customer by hand; then their profile, with its "Invite to portal"."""
     store = g.member.store
-    values = {name: "" for name in customer_details.FIELDS}
-    values["language"] = store.locale if store.locale in LANGUAGES else ""
-    if request.method == "GET":
-        return await _details_form(values=values)
+    if request.method == "GET":  # language "": the store's, whichever it is then
+        return await _details_form(values=dict.fromkeys(customer_details.FIELDS, ""))
     form = await read_form()
     try:
         added = await customer_details.add_customer(store, form)

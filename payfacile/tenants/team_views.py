@@ -6,7 +6,7 @@ from __future__ import annotations
 from quart import g, redirect, render_template, request
 from quart.typing import ResponseReturnValue
 
-from payfacile.platform.errors import InvalidInput, PayFacileError
+from payfacile.platform.errors import Conflict, InvalidInput
 from payfacile.platform.services import services
 from payfacile.platform.text import Message, _l
 from payfacile.tenants import team
@@ -38,12 +38,9 @@ async def invite() -> ResponseReturnValue:
         created = await team.invite(
             found.settings, found.limiter, g.member.store, await _me(), **values
         )
-    except InvalidInput as error:
-        return await _render(errors={error.field or "email": error.message}, values=values)
-    except PayFacileError as error:
-        if error.status != 409:
-            raise
-        return await _render(errors={"email": error.message}, values=values, status=409)
+    except (InvalidInput, Conflict) as error:
+        errors = {error.field or "email": error.message}
+        return await _render(errors=errors, values=values, status=error.status)
     return _back("invited" if created else "added")
 
 
@@ -74,7 +71,7 @@ async def _render(
     *,
     errors: dict[str, Message] | None = None,
     values: dict[str, str] | None = None,
-    status: int | None = None,
+    status: int = 200,
 ) -> ResponseReturnValue:
     done = request.args.get("done", "")
     body = await render_template(
@@ -85,4 +82,4 @@ async def _render(
         values=values or {},
         notice=NOTICES.get(done) if not errors else None,
     )
-    return body, status or (422 if errors else 200)
+    return body, status
