@@ -48,15 +48,16 @@ async def customers() -> ResponseReturnValue:
 
 @blueprint.get("/customers/<int:customer_id>")
 async def customer(customer_id: int) -> ResponseReturnValue:
-    profile = await customer_list.profile_of(g.member.store, customer_id)
+    shown = await customer_list.profile_of(g.member.store, customer_id)
     return await render_template(
         "dashboard/customer.html",
         member=g.member,
-        profile=profile,
+        profile=shown,
         notice=notice(NOTICES),
         has_ended=has_ended,
         is_expired=is_expired,
         languages=LANGUAGES,
+        country_names=dict(profile.countries(current_language())),
     )
 
 

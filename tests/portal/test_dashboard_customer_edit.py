@@ -70,6 +70,7 @@ async def test_a_customer_added_by_hand_lands_on_their_profile_ready_to_invite(
     assert "The customer is added" in page
     assert "Invite to portal" in page
     assert "Lyon" in page
+    assert "France" in page
     assert "Edit details" in page
     assert await OutboxEmail.all().count() == 0  # nobody is emailed before "Invite to portal"
 
