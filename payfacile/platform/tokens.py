@@ -49,9 +49,7 @@ async def issue(
 ) -> tuple[str, Token]:
     """A new token; every older unused token of this purpose for this person stops working."""
     now = datetime.now(UTC)
-    await Token.filter(
-        purpose=purpose, subject_kind=subject_kind, subject_id=subject_id, used_at=None
-    ).update(used_at=now, payload={"voided": True})
+    await void(subject_kind=subject_kind, subject_id=subject_id, purposes=(purpose,))
     raw = secrets.token_urlsafe(32)
     token = await Token.create(
         purpose=purpose,
@@ -63,6 +61,16 @@ async def issue(
         expires_at=now + LIFETIMES[purpose],
     )
     return raw, token
+
+
+async def void(
+    *, subject_kind: SessionKind, subject_id: int, purposes: tuple[TokenPurpose, ...]
+) -> None:
+    """Every unused token of these purposes for this person stops working ("a newer link was
+    sent"), as when their address changes before they used its link."""
+    await Token.filter(
+        purpose__in=purposes, subject_kind=subject_kind, subject_id=subject_id, used_at=None
+    ).update(used_at=datetime.now(UTC), payload={"voided": True})
 
 
 async def peek(

@@ -17,6 +17,7 @@ from payfacile.platform.accounts import (
     normalise_email,
 )
 from payfacile.platform.config import Settings
+from payfacile.platform.i18n import language_of
 from payfacile.platform.mail import queue_email
 from payfacile.platform.models import SessionKind, TokenPurpose
 from payfacile.platform.urls import central_url
@@ -74,8 +75,12 @@ async def send_password_link(
     *,
     invitation: bool,
     store: Store | None = None,
+    template: str = "",
+    context: dict[str, str] | None = None,
 ) -> str:
     """Email `account` a link to choose a password; returns the link. Older links stop working.
+    A `store`'s dates, and its language when `template` (an invitation of its own, with its
+    own `context`) is given.
 
     Call inside the transaction of the event that causes it."""
     purpose = TokenPurpose.INVITATION if invitation else TokenPurpose.PASSWORD_RESET
@@ -83,23 +88,25 @@ async def send_password_link(
         purpose=purpose, subject_kind=kind, subject_id=account.id, store_id=None
     )
     link = central_url(settings, PATHS[kind]["set" if invitation else "reset"] + raw)
-    if invitation and kind == SessionKind.MERCHANT:
+    language = language_of(store.locale) if store and template else None
+    if not template and invitation and kind == SessionKind.MERCHANT:
         template = "store_invitation"
-    elif invitation:
-        template = "admin_invitation"
-    else:
-        template = "password_reset"
+    elif not template:
+        template = "admin_invitation" if invitation else "password_reset"
+    zone = store.zone if store else UTC_ZONE
     await queue_email(
         settings,
         to=account.email,
         template=template,
         context={
-            "expires": link_expiry(token.expires_at, zone=store.zone if store else UTC_ZONE),
+            "expires": link_expiry(token.expires_at, language or "en", zone=zone),
             "store_name": store.name if store else "",
             "sign_in_url": central_url(
                 settings, ADMIN_LOGIN if kind == SessionKind.ADMIN else MERCHANT_LOGIN
             ),
+            **(context or {}),
         },
+        language=language,
         sealed={"url": link},
     )
     return link

@@ -1,5 +1,6 @@
 """What the tenants part adds to the app: the Host guard, host resolution (a request hook),
-its invalidation listener, the central host's pages and the platform admin."""
+its invalidation listener, the central host's pages (a store dashboard's home and team)
+and the platform admin."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from payfacile.tenants import (
     merchant_views,
     settings_views,
     site_views,
+    team_views,
 )
 from payfacile.tenants.hosts import EXTENSION, HostGuard, HostResolver
 from payfacile.tenants.site import resolve_site
@@ -29,6 +31,7 @@ def register(registry: Registry) -> None:
             merchant_views.blueprint,
             merchant_views.dashboard_blueprint,
             settings_views.blueprint,
+            team_views.blueprint,
             mailbox_views.blueprint,
         ]
     )
