@@ -74,25 +74,44 @@ def _damaged() -> InvalidInput:
     )
 
 
+# The list's `?portal=` filter: where customers are with the portal.
+PORTAL_FILTERS: dict[str, Q] = {
+    "never": Q(invited_at__isnull=True, activated_at__isnull=True),
+    "invited": Q(invited_at__isnull=False, activated_at__isnull=True),
+    "active": Q(activated_at__isnull=False),
+}
+
+
+def portal_filter(text: str) -> str:
+    """The `?portal=` value if it is one of PORTAL_FILTERS, "" for everyone; else a 422."""
+    if text and text not in PORTAL_FILTERS:
+        raise InvalidInput(_l("There is no such portal status."), field="portal")
+    return text
+
+
 async def customer_page(
     store: Store,
     *,
     search: str = "",
+    portal: str = "",
     before: int | None = None,
     after: int | None = None,
     size: int = PAGE_SIZE,
 ) -> CustomerPage:
-    """Up to `size` customers by email whose name or email contains `search`: the first
-    page, the page after the customer `after`, or the page before `before`."""
+    """Up to `size` customers by email whose name or email contains `search` (and, with
+    `portal`, whose portal status is that one): the first page, the page after the customer
+    `after`, or the page before `before`."""
     query = scoped(store).query(Customer)
     search = search.strip()[:MAX_SEARCH]
     if search:
         query = query.filter(Q(name__icontains=search) | Q(email__icontains=search))
+    if portal:
+        query = query.filter(PORTAL_FILTERS[portal])
     if before is not None:
         email = await _email_of(store, before)
         rows = await _rows(query.filter(email__lt=email).order_by("-email"), size + 1)
         if len(rows) <= size:  # back at the start: the first page, full
-            return await customer_page(store, search=search, size=size)
+            return await customer_page(store, search=search, portal=portal, size=size)
         rows = rows[:size][::-1]
         return CustomerPage(rows, previous=rows[0].id, next=rows[-1].id)
     if after is not None:

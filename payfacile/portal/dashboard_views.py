@@ -24,6 +24,12 @@ from payfacile.tenants.scope import scoped
 
 blueprint = store_dashboard("dashboard_customers", __name__)
 
+PORTAL_FILTER_LABELS = {
+    "never": _l("Never invited"),
+    "invited": _l("Invited, not signed in yet"),
+    "active": _l("Active in the portal"),
+}
+
 NOTICES = {
     "invited": _l("The invitation is on its way. Any earlier invitation link no longer works."),
     "signin": _l("A sign-in link is on its way."),
@@ -34,16 +40,24 @@ NOTICES = {
 
 @blueprint.get("/customers")
 async def customers() -> ResponseReturnValue:
-    """By email, 25 a page; `?q=` searches names and emails, `?before=`/`?after=` page."""
+    """By email, 25 a page; `?q=` searches names and emails, `?portal=` filters by portal
+    status, `?before=`/`?after=` page."""
     search = request.args.get("q", "").strip()[: customer_list.MAX_SEARCH]
+    portal = customer_list.portal_filter(request.args.get("portal", "")[:16])
     page = await customer_list.customer_page(
         g.member.store,
         search=search,
+        portal=portal,
         before=customer_list.page_link(request.args.get("before")),
         after=customer_list.page_link(request.args.get("after")),
     )
     return await render_template(
-        "dashboard/customers.html", member=g.member, page=page, search=search
+        "dashboard/customers.html",
+        member=g.member,
+        page=page,
+        search=search,
+        portal=portal,
+        portal_filters=PORTAL_FILTER_LABELS,
     )
 
 

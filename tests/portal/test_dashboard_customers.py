@@ -372,3 +372,37 @@ async def test_invitations_to_one_customer_are_limited(client: Client) -> None:
     assert refused.status_code == 429
     assert "several links within the hour" in await refused.get_data(as_text=True)
     assert await OutboxEmail.filter(to_address="camille@example.com").count() == 5
+
+
+async def test_the_home_leads_to_the_customers_invited_but_not_yet_active(client: Client) -> None:
+    acme = await make_store("acme", name="Acme Coffee")
+    now = datetime.now(UTC)
+    for n in range(30):  # two pages of invited customers, between the others
+        await make_customer(acme, f"inv{n:02d}@example.com", invited_at=now)
+    await make_customer(acme, "active@example.com", invited_at=now, activated_at=now)
+    await make_customer(acme, "never@example.com")
+    other = await make_store("other")
+    await make_customer(other, "inv-other@example.com", invited_at=now)
+    await merchant(client, acme, MembershipRole.STAFF, "staff@example.com")
+
+    home = await (await client.get("/dashboard/acme/", headers=CENTRAL)).get_data(as_text=True)
+    assert "30 customers invited to the portal have not signed in yet" in home
+    assert 'href="/dashboard/acme/customers?portal=invited"' in home
+    first, html = await page_of(client, "/dashboard/acme/customers?portal=invited")
+    assert first == [f"inv{n:02d}@example.com" for n in range(25)]
+    assert '<option value="invited" selected>' in html
+    link = NEXT.search(html).group(1).replace("&amp;", "&")  # type: ignore[union-attr]
+    second, _ = await page_of(client, link)
+    assert second == [f"inv{n:02d}@example.com" for n in range(25, 30)]  # the filter kept
+    assert (await page_of(client, "/dashboard/acme/customers?portal=active"))[0] == [
+        "active@example.com"
+    ]
+    assert (await page_of(client, "/dashboard/acme/customers?portal=never"))[0] == [
+        "never@example.com"
+    ]
+    nobody, html = await page_of(client, "/dashboard/acme/customers?portal=active&q=inv")
+    assert nobody == []
+    assert "Show everyone" in html
+    refused = await client.get("/dashboard/acme/customers?portal=lost", headers=CENTRAL)
+    assert refused.status_code == 422
+    assert "There is no such portal status" in await refused.get_data(as_text=True)
