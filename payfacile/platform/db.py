@@ -55,6 +55,15 @@ def is_id(value: int) -> bool:
     return 0 < value <= MAX_ID
 
 
+def id_in(text: str) -> int | None:
+    """The id a link's parameter holds (`?after=42`), or None if it holds none that fits."""
+    try:
+        value = int(text[:12])
+    except ValueError:
+        return None
+    return value if is_id(value) else None
+
+
 @contextlib.contextmanager
 def unique_or_conflict(message: Message, *, field: str | None = None) -> Iterator[None]:
     """Turn a unique constraint refusing a write inside into a `Conflict` with `message`.

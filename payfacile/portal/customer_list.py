@@ -22,7 +22,7 @@ from payfacile.platform.config import Settings
 from payfacile.platform.errors import InvalidInput
 from payfacile.platform.models import TokenPurpose
 from payfacile.platform.ratelimit import RateLimiter
-from payfacile.platform.text import _l
+from payfacile.platform.text import Message, _l
 from payfacile.portal import auth
 from payfacile.portal.models import Customer, Invoice, PaymentMethod, Subscription
 from payfacile.portal.orders import OrderPage, order_page
@@ -55,23 +55,22 @@ class CustomerPage:
     next: int | None  # show the page after: `?after=` this id
 
 
-def page_link(text: str | None) -> int | None:
-    """The customer id a `?before=`/`?after=` holds; a damaged one is a clear 422."""
+DAMAGED = _l("This page link is damaged. Start again from the customer list.")
+
+
+def page_link(text: str | None, damaged: Message = DAMAGED) -> int | None:
+    """The row id a list's `?before=`/`?after=` holds (a customer's, unless the caller's
+    `damaged` message names another list); a damaged one is a clear 422."""
     if not text:
         return None
-    try:
-        value = int(text[:12])
-    except ValueError:
-        value = 0
-    if not db.is_id(value):
-        raise _damaged()
+    value = db.id_in(text)
+    if value is None:
+        raise _damaged(damaged)
     return value
 
 
-def _damaged() -> InvalidInput:
-    return InvalidInput(
-        _l("This page link is damaged. Start again from the customer list."), field="cursor"
-    )
+def _damaged(message: Message = DAMAGED) -> InvalidInput:
+    return InvalidInput(message, field="cursor")
 
 
 # The list's `?portal=` filter: where customers are with the portal.

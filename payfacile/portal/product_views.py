@@ -24,7 +24,8 @@ NOTICES = {
 
 @blueprint.get("/products")
 async def product_list() -> ResponseReturnValue:
-    listing = await products.product_list(g.member.store)
+    after = products.page_after(request.args.get("after"))
+    listing = await products.product_list(g.member.store, after=after)
     return await render_template(
         "dashboard/products.html", member=g.member, listing=listing, notice=notice(NOTICES)
     )

@@ -21,13 +21,14 @@ from tortoise.functions import Count
 
 from payfacile.platform.errors import InvalidInput
 from payfacile.platform.text import _l
+from payfacile.portal import customer_list
 from payfacile.portal.models import Subscription, SubscriptionStatus
 from payfacile.portal.orders import exact_units
 from payfacile.tenants.dashboard import Member
 from payfacile.tenants.models import CancellationMode, Product, ProductKind, Store
 from payfacile.tenants.scope import scoped
 
-SHOWN = 100  # products a list shows, by name
+SHOWN = 50  # products a page of the list shows, by name
 MAX_NAME = 200
 MAX_PRICE = 10**11  # minor units: a billion euros is a typing mistake
 INTERVALS = ("month", "year")
@@ -42,24 +43,36 @@ class ProductRow:
 @dataclass(frozen=True)
 class ProductList:
     rows: list[ProductRow]
-    more: bool  # the store has more than SHOWN
+    next: int | None  # the last product shown, when more follow: `?after=` it
+    later: bool  # a page after the first (offer the way back to it)
 
 
-async def product_list(store: Store) -> ProductList:
-    """The store's subscription products by name, each with its live subscriptions, counted
-    in one grouped query: two queries whatever the number of products or subscriptions."""
-    found = list(
-        await scoped(store)
-        .query(Product)
-        .filter(kind=ProductKind.SUBSCRIPTION)
-        .order_by("name", "id")
-        .limit(SHOWN + 1)
-    )
+DAMAGED = _l("This page link is damaged. Start again from your products.")
+
+
+def page_after(text: str | None) -> int | None:
+    """The product id a `?after=` holds; a damaged one is a clear 422."""
+    return customer_list.page_link(text, DAMAGED)
+
+
+async def product_list(store: Store, *, after: int | None = None) -> ProductList:
+    """A page of the store's subscription products by name (keyset on name and id, after
+    the product `after`), each with its live subscriptions, counted in one grouped query:
+    two or three queries whatever the number of products or subscriptions."""
+    query = scoped(store).query(Product).filter(kind=ProductKind.SUBSCRIPTION)
+    if after is not None:
+        names = await query.filter(id=after).values_list("name", flat=True)
+        if not names:
+            raise InvalidInput(DAMAGED, field="cursor")
+        name = str(names[0])
+        query = query.filter(Q(name__gt=name) | Q(name=name, id__gt=after))
+    found = list(await query.order_by("name", "id").limit(SHOWN + 1))
     products = found[:SHOWN]
     counts = await live_counts(store, [product.id for product in products])
     return ProductList(
         rows=[ProductRow(product, counts.get(product.id, 0)) for product in products],
-        more=len(found) > SHOWN,
+        next=products[-1].id if len(found) > SHOWN else None,
+        later=after is not None,
     )
 
 

@@ -33,10 +33,17 @@ from payfacile.tenants.models import (
     MembershipRole,
     MerchantUser,
     Product,
+    ProductKind,
     Store,
 )
 from payfacile.tenants.scope import scoped
-from tests.factories import make_customer, make_order, make_store, make_subscription
+from tests.factories import (
+    make_customer,
+    make_order,
+    make_product,
+    make_store,
+    make_subscription,
+)
 from tests.merchants import CENTRAL, merchant, post
 from tests.portal import test_auth as buyer_side
 from tests.portal.test_subscriptions import days_around, subscribe
@@ -428,3 +435,25 @@ async def test_the_pages_in_french(client: Client) -> None:
         page = await text(client, path)
         assert '<html lang="fr">' in page, path
         assert words in page, path
+
+
+async def test_the_product_list_pages_by_name_with_no_overlap(client: Client) -> None:
+    acme = await make_store("acme", name="Acme Coffee")
+    for n in range(60):  # created out of order: the list is by name
+        await make_product(acme, f"Plan {59 - n:02d}", kind=ProductKind.SUBSCRIPTION)
+    other = await make_store("other")
+    theirs = await make_product(other, "Their plan", kind=ProductKind.SUBSCRIPTION)
+    await merchant(client, acme, MembershipRole.STAFF, "staff@example.com")
+    names = re.compile(r'<th scope="row"><a href="/dashboard/acme/products/\d+">([^<]+)</a>')
+    first = await text(client, PRODUCTS)
+    assert names.findall(first) == [f"Plan {n:02d}" for n in range(50)]
+    link = re.search(r'href="(/dashboard/acme/products\?after=\d+)" rel="next"', first)
+    assert link is not None
+    second = await text(client, link.group(1))
+    assert names.findall(second) == [f"Plan {n:02d}" for n in range(50, 60)]
+    assert 'rel="next"' not in second
+    assert f'href="{PRODUCTS}"' in second  # back to the first page
+    for after in ("abc", "99999999999", str(theirs.id)):  # another store's product is no place
+        response = await client.get(f"{PRODUCTS}?after={after}", headers=CENTRAL)
+        assert response.status_code == 422, after
+        assert "This page link is damaged" in await response.get_data(as_text=True)
