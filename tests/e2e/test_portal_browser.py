@@ -49,14 +49,15 @@ async def outbox(settings: Settings) -> AsyncIterator[Settings]:
     await db.close_db()
 
 
-async def emailed_link(to: str) -> str:
+async def emailed_link(to: str, link: re.Pattern[str] = LINK) -> str:
+    """The path of the link in the latest email to `to` (by default a portal link of acme)."""
     # Link and reset emails are written just after the page answers: wait for the row (the
     # test's own timeout bounds a wait that never ends).
     email = await OutboxEmail.filter(to_address=to).order_by("-id").first()
     while email is None:
         await asyncio.sleep(0.05)
         email = await OutboxEmail.filter(to_address=to).order_by("-id").first()
-    match = LINK.search(opened(email).text_body)
+    match = link.search(opened(email).text_body)
     assert match is not None, email.text_body
     return match.group(1)
 
