@@ -127,7 +127,7 @@ async def staff_joins_and_cannot_change_settings(walk: Walk, owner: Page) -> Non
     await staff.get_by_role("link", name="Atelier Lumière").first.click()
     await expect(staff).to_have_url(walk.dashboard + "/")
     await walk.look(staff, "staff-home")
-    nav = staff.get_by_role("navigation", name="Main")
+    nav = staff.get_by_role("navigation", name="Store: Atelier Lumière")
     await expect(nav.get_by_role("link", name="Team")).to_be_visible()
     await expect(nav.get_by_role("link", name="Settings")).to_have_count(0)
     refused = await staff.goto(walk.dashboard + "/settings")
