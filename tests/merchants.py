@@ -1,17 +1,20 @@
 """What the dashboard's tests share: a merchant of a store signed in on a client, a form
-posted with its CSRF token, and every route of a store's dashboard for the route walkers."""
+posted with its CSRF token, the SQL a page runs, and every route of a store's dashboard for
+the route walkers."""
 
 from __future__ import annotations
 
+import logging
 import re
 
+import pytest
 from quart import Quart, Response
 from quart.typing import TestClientProtocol as Client
 
 from payfacile.platform.passwords import hash_password
 from payfacile.tenants.models import Membership, MembershipRole, MerchantUser, Store
 from payfacile.tenants.scope import scoped
-from tests.conftest import work_after_answers
+from tests.portal import test_auth as buyer_side
 
 CENTRAL = {"Host": "payfacile.localhost"}
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -30,13 +33,23 @@ async def merchant(client: Client, store: Store, role: MembershipRole, email: st
 async def post(
     client: Client, path: str, form: dict[str, str], *, page: str = "/account/login"
 ) -> Response:
-    """`form` posted to `path` with the CSRF token of `page`, then the work after the answer."""
-    html = await (await client.get(page, headers=CENTRAL)).get_data(as_text=True)
-    token = CSRF.search(html)
-    assert token is not None, html[:300]
-    response = await client.post(path, form={**form, "csrf_token": token.group(1)}, headers=CENTRAL)
-    await work_after_answers(client.app)
-    return response
+    """`form` posted on the central host with the CSRF token of `page`, then the work after
+    the answer (the portal tests' `post`, there)."""
+    return await buyer_side.post(client, path, form, page=page, headers=CENTRAL)
+
+
+async def queries_of(client: Client, path: str, caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The SQL a GET of `path` runs once the caches it fills (host, session) are warm."""
+    await _get(client, path)
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="tortoise.db_client"):
+        await _get(client, path)
+    return [r.getMessage() for r in caplog.records if r.name == "tortoise.db_client"]
+
+
+async def _get(client: Client, path: str) -> None:
+    response = await client.get(path, headers=CENTRAL)
+    assert response.status_code == 200, (path, response.status_code)
 
 
 def dashboard_routes(app: Quart, slug: str = "acme", **ids: int) -> list[tuple[str, str]]:

@@ -3,7 +3,6 @@ pages, a customer's profile, "Invite to portal", and what stays closed to everyo
 
 from __future__ import annotations
 
-import logging
 import re
 from datetime import UTC, datetime
 
@@ -27,7 +26,15 @@ from tests.factories import (
     make_store,
     make_subscription,
 )
-from tests.merchants import CENTRAL, CSRF, PASSWORD, dashboard_routes, merchant, post
+from tests.merchants import (
+    CENTRAL,
+    CSRF,
+    PASSWORD,
+    dashboard_routes,
+    merchant,
+    post,
+    queries_of,
+)
 
 ACME = {"Host": "acme.payfacile.localhost"}
 ROW = re.compile(r'<th scope="row"><a href="/dashboard/acme/customers/(\d+)">(.+?)</a>')
@@ -125,11 +132,7 @@ async def test_the_list_costs_the_same_few_queries_however_many_customers(
     await merchant(client, acme, MembershipRole.OWNER, "owner@example.com")
 
     async def queries(path: str) -> list[str]:
-        await page_of(client, path)  # caches warm: host, session
-        caplog.clear()
-        with caplog.at_level(logging.DEBUG, logger="tortoise.db_client"):
-            await page_of(client, path)
-        return [r.getMessage() for r in caplog.records if r.name == "tortoise.db_client"]
+        return await queries_of(client, path, caplog)
 
     few = await queries("/dashboard/acme/customers")
     await scoped(acme).create_many(

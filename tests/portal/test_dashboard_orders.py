@@ -5,7 +5,6 @@ invoice PDFs, and what stays closed to everyone else."""
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,7 +23,7 @@ from payfacile.tenants.models import MembershipRole, Store, StoreStatus
 from payfacile.tenants.scope import scoped
 from tests.conftest import ON_POSTGRES, opened
 from tests.factories import make_customer, make_invoice, make_order, make_payment, make_store
-from tests.merchants import CENTRAL, CSRF, merchant, post
+from tests.merchants import CENTRAL, CSRF, merchant, post, queries_of
 from tests.portal.test_invoices import pdf_text
 
 NEW = "/dashboard/acme/orders/new"
@@ -308,11 +307,7 @@ async def test_the_order_list_costs_the_same_few_queries_however_many_orders(
         await make_invoice(acme, order)
 
     async def queries(path: str) -> list[str]:
-        await html_of(client, path)  # caches warm: host, session
-        caplog.clear()
-        with caplog.at_level(logging.DEBUG, logger="tortoise.db_client"):
-            await html_of(client, path)
-        return [r.getMessage() for r in caplog.records if r.name == "tortoise.db_client"]
+        return await queries_of(client, path, caplog)
 
     few = await queries("/dashboard/acme/orders")
     start = datetime(2025, 1, 1, tzinfo=UTC)
