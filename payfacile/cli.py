@@ -141,6 +141,105 @@ async def cmd_invoices_issue(settings: Settings, args: argparse.Namespace) -> No
     _say("Its email, with the PDF, is queued.")
 
 
+def _say_domain(settings: Settings, domain: object) -> None:
+    """A domain's state, the records it needs and, after a check, what DNS holds."""
+    from payfacile.tenants import dns_check, domains
+    from payfacile.tenants.models import Domain
+
+    assert isinstance(domain, Domain)
+    primary = ", primary" if domain.is_primary else ""
+    _say(f"{domain.hostname}: {domains.STATUS_LABELS[domain.status]}{primary}")
+    _say(f"  Records to create (TTL {dns_check.SUGGESTED_TTL_SECONDS} s while you set up):")
+    for record in dns_check.expected_records(domain.hostname, domain.verification_token, settings):
+        _say(f"    {record.name}.  {record.type}  {record.value}")
+    report = dns_check.Report.from_json(domain.report)
+    if report is None:
+        return
+    _say(f"  Last checked {report.checked_at[:19].replace('T', ' ')} UTC:")
+    if report.lookup_error:
+        _say(f"    {domains.describe_lookup_error()} ({report.lookup_error})")
+    for finding in report.findings:
+        _say(f"    {domains.describe_finding(finding)}")
+    for problem in report.problems:
+        _say(f"    {domains.describe_problem(problem, settings)}")
+
+
+async def cmd_domains_add(settings: Settings, args: argparse.Namespace) -> None:
+    from payfacile.platform.ratelimit import RateLimiter
+    from payfacile.tenants import domains, stores
+
+    async with connected(settings) as hosts:
+        store = await stores.get_store(args.store)
+        limiter = RateLimiter(settings.redis_url, prefix=settings.redis_prefix)
+        try:
+            _say(f"Checking the DNS of {args.hostname} …")
+            added = await domains.add(settings, hosts, limiter, store, args.hostname)
+        finally:
+            await limiter.close()
+        domain = await domains.domain_of(store, added.domain.id)
+    if added.took_over:
+        _say("DNS holds this store's token: another store's unproven claim was withdrawn.")
+    _say_domain(settings, domain)
+    if domain.status == "pending_dns":
+        _say(f"Once the records are set: payfacile domains verify {domain.hostname}")
+
+
+async def cmd_domains_list(settings: Settings, args: argparse.Namespace) -> None:
+    from payfacile.tenants import domains, stores
+    from payfacile.tenants.models import Domain
+    from payfacile.tenants.scope import across_stores
+
+    async with connected(settings):
+        if args.store:
+            store = await stores.get_store(args.store)
+            found = [(store.slug, domain) for domain in await domains.domains_of(store)]
+        else:
+            rows = await (
+                across_stores(Domain, reason="platform admin")
+                .select_related("store")
+                .order_by("store__slug", "hostname")
+            )
+            found = [(domain.store.slug, domain) for domain in rows]
+    if not found:
+        _say("No custom domains.")
+    for slug, domain in found:
+        primary = " (primary)" if domain.is_primary else ""
+        _say(f"{domain.hostname:40} {slug:20} {domain.status.value:12}{primary}")
+
+
+async def cmd_domains_verify(settings: Settings, args: argparse.Namespace) -> None:
+    from payfacile.platform.ratelimit import RateLimiter
+    from payfacile.tenants import domains
+
+    async with connected(settings) as hosts:
+        domain = await domains.find(args.hostname)
+        limiter = RateLimiter(settings.redis_url, prefix=settings.redis_prefix)
+        try:
+            _say(f"Checking the DNS of {domain.hostname} …")
+            domain = await domains.check_now(settings, hosts, limiter, domain.store, domain)
+        finally:
+            await limiter.close()
+    _say_domain(settings, domain)
+
+
+async def cmd_domains_remove(settings: Settings, args: argparse.Namespace) -> None:
+    from payfacile.tenants import domains
+
+    async with connected(settings) as hosts:
+        domain = await domains.find(args.hostname)
+        await domains.remove(settings, hosts, domain.store, domain)
+    _say(f"Removed {domain.hostname} from {domain.store.slug}: it is no longer served.")
+
+
+async def cmd_domains_primary(settings: Settings, args: argparse.Namespace) -> None:
+    from payfacile.tenants import domains
+
+    async with connected(settings) as hosts:
+        domain = await domains.find(args.hostname)
+        await domains.make_primary(hosts, domain.store, domain)
+    _say(f"{domain.hostname} is the primary domain of {domain.store.slug}.")
+
+
 async def cmd_stores_list(settings: Settings, _args: argparse.Namespace) -> None:
     from payfacile.tenants import stores
 
@@ -336,6 +435,28 @@ def build_parser() -> argparse.ArgumentParser:
     issue.add_argument("--store", required=True, metavar="SLUG")
     issue.add_argument("order_number", metavar="ORDER_NUMBER")
     issue.set_defaults(handler=cmd_invoices_issue)
+
+    domains = commands.add_parser("domains", help="stores' custom domains")
+    domain_commands = domains.add_subparsers(
+        dest="domains_command", required=True, metavar="ACTION"
+    )
+    add_domain = domain_commands.add_parser(
+        "add", help="connect a hostname to a store and print the DNS records to create"
+    )
+    add_domain.add_argument("--store", required=True, metavar="SLUG")
+    add_domain.add_argument("hostname", metavar="HOST")
+    add_domain.set_defaults(handler=cmd_domains_add)
+    list_domains = domain_commands.add_parser("list", help="list custom domains")
+    list_domains.add_argument("--store", metavar="SLUG", help="one store's only")
+    list_domains.set_defaults(handler=cmd_domains_list)
+    for action, handler, text in (
+        ("verify", cmd_domains_verify, "check a domain's DNS now and show each record"),
+        ("remove", cmd_domains_remove, "stop serving a domain and forget it"),
+        ("primary", cmd_domains_primary, "make a domain the one its store's emails link to"),
+    ):
+        sub = domain_commands.add_parser(action, help=text)
+        sub.add_argument("hostname", metavar="HOST")
+        sub.set_defaults(handler=handler)
 
     stores = commands.add_parser("stores", help="onboard and manage stores")
     store_commands = stores.add_subparsers(dest="stores_command", required=True, metavar="ACTION")

@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     acme_ca_bundle: str = ""
     acme_email: str = ""
     acme_http_port: int = 80
+    # The issuer domains a custom domain's CAA records must allow (the CA's, RFC 8659).
+    acme_caa_identities: CommaList = Field(default_factory=lambda: ["letsencrypt.org"])
     dns_nameservers: CommaList = Field(default_factory=list)
     tls_default_cert: str = ""
     tls_default_key: str = ""
@@ -62,8 +64,30 @@ class Settings(BaseSettings):
     payment_gateway: Literal["", "test"] = ""
 
     _split_lists = field_validator(
-        "platform_ips", "secret_key", "trusted_proxies", "dns_nameservers", mode="before"
+        "platform_ips",
+        "secret_key",
+        "trusted_proxies",
+        "dns_nameservers",
+        "acme_caa_identities",
+        mode="before",
     )(_split)
+
+    @field_validator("platform_ips")
+    @classmethod
+    def _valid_addresses(cls, value: list[str]) -> list[str]:
+        return [str(ipaddress.ip_address(item)) for item in value]
+
+    @field_validator("dns_nameservers")
+    @classmethod
+    def _valid_nameservers(cls, value: list[str]) -> list[str]:
+        for item in value:
+            nameserver_address(item)
+        return value
+
+    @field_validator("acme_caa_identities")
+    @classmethod
+    def _lower_identities(cls, value: list[str]) -> list[str]:
+        return [item.lower().rstrip(".") for item in value]
 
     @field_validator("platform_domain", "cname_target")
     @classmethod
@@ -128,6 +152,22 @@ class Settings(BaseSettings):
     def reserved_slugs(self) -> frozenset[str]:
         first_label = self.cname_target.split(".", 1)[0]
         return RESERVED_SLUGS | {first_label}
+
+
+def nameserver_address(item: str) -> tuple[str, int]:
+    """A `DNS_NAMESERVERS` item (`host`, `host:port`, `[v6]:port` or a bare IPv6 address) as
+    an address and a port; `ValueError` when it is neither."""
+    host, port = item, 53
+    if item.startswith("["):
+        host, _, rest = item[1:].partition("]")
+        if rest:
+            port = int(rest.removeprefix(":"))
+    elif item.count(":") == 1:
+        host, _, given = item.partition(":")
+        port = int(given)
+    if not 0 < port < 65536:
+        raise ValueError(f"{item!r} has no valid port")
+    return str(ipaddress.ip_address(host)), port
 
 
 def make_private_dir(path: Path) -> None:

@@ -81,7 +81,11 @@ class JobKind:
     soon a crashed worker's row is handed out again; `time_limit` (the lease when unset) is
     the longest one run may take before it is stopped and counted as a failure. `finished`
     are fields written with the outcome, done or given up (the email's sealed links, blanked);
-    done rows are deleted once `retention` has passed, when it is set."""
+    done rows are deleted once `retention` has passed, when it is set.
+
+    A `recurring` kind's rows are never done: its handler sets the row's next
+    `next_attempt_at` itself (none: nothing more to do) and may delete the row; a success
+    only releases the claim and starts the attempts afresh."""
 
     name: str
     rows: Callable[[], QuerySet[Any]]
@@ -91,6 +95,7 @@ class JobKind:
     time_limit: timedelta | None = None
     finished: Mapping[str, Any] = field(default_factory=dict)
     retention: timedelta | None = None
+    recurring: bool = False
 
     @property
     def limit(self) -> timedelta:
@@ -330,14 +335,19 @@ async def _run_job(runtime: Runtime, kind: JobKind, row_id: int, token: str) -> 
             return "claim lost"
         log.warning("%s %s failed (attempt %s): %s", kind.name, row_id, attempts, reason)
         return "retry" if retry else "gave up"
-    recorded = await mine.update(
-        claimed_until=None,
-        claim_token="",
-        done_at=datetime.now(UTC),
-        next_attempt_at=None,
-        last_error="",
-        **kind.finished,
-    )
+    if kind.recurring:
+        recorded = await mine.update(claimed_until=None, claim_token="", attempts=0, last_error="")
+        if not recorded and not await kind.rows().filter(id=row_id).exists():
+            return "done"  # the handler deleted its row
+    else:
+        recorded = await mine.update(
+            claimed_until=None,
+            claim_token="",
+            done_at=datetime.now(UTC),
+            next_attempt_at=None,
+            last_error="",
+            **kind.finished,
+        )
     if not recorded:
         log.warning("%s %s finished after its claim was lost", kind.name, row_id)
         return "claim lost"

@@ -60,6 +60,8 @@ class Store(Model):
     brand_color = fields.CharField(max_length=7, default="#4f46e5")
     logo_etag = fields.CharField(max_length=64, default="")  # empty: no logo
     time_zone = fields.CharField(max_length=64, default="")  # IANA name; empty: the country's
+    # What its custom domains' `_payfacile.{host}` TXT records hold; made at the first domain.
+    domain_token = fields.CharField(max_length=64, default="")
     # The seller's legal identity and the terms its invoices print (`tenants.legal`); an empty
     # text means the default wording, in the invoice's language.
     legal_form = fields.CharField(max_length=40, default="")  # SAS, SARL, EI…
@@ -100,15 +102,23 @@ class TenantOwned(Model):
         abstract = True
 
 
-class Domain(TenantOwned):
+class Domain(TenantOwned, DueWork):
+    """A custom hostname a store connected (docs/architecture.md, "Custom domain lifecycle").
+
+    Its DNS checks are due work of the recurring `domain_check` kind: `next_attempt_at` is
+    the next check (none once failed), set by each check itself."""
+
     id = fields.IntField(primary_key=True)
     hostname = fields.CharField(max_length=253, unique=True)
     status = fields.CharEnumField(DomainStatus, max_length=16, default=DomainStatus.PENDING_DNS)
     is_primary = fields.BooleanField(default=False)
-    verification_token = fields.CharField(max_length=64)
+    verification_token = fields.CharField(max_length=64)  # the store's, when it was added
     checked_at = fields.DatetimeField(null=True)
-    next_check_at = fields.DatetimeField(null=True, db_index=True)
     error = fields.TextField(default="")
+    report = fields.TextField(default="")  # the last check's findings, JSON (`dns.Report`)
+    pending_since = fields.DatetimeField(null=True)  # checks started; failed 7 days on
+    verified_at = fields.DatetimeField(null=True)
+    moved_at = fields.DatetimeField(null=True)  # DNS stopped pointing here; removed 7 days on
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

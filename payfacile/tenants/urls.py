@@ -7,16 +7,24 @@ from payfacile.platform.urls import origin
 from payfacile.tenants.models import Domain, DomainStatus, Store
 from payfacile.tenants.scope import scoped
 
+WITH_CERTIFICATE = (DomainStatus.ACTIVE, DomainStatus.RENEWING)
+# Over plain HTTP (development), a verified domain serves before it has a certificate.
+SERVING_OVER_HTTP = (DomainStatus.VERIFIED, DomainStatus.ISSUING, *WITH_CERTIFICATE)
+
 
 async def store_url(settings: Settings, store: Store, path: str) -> str:
-    """A link on the store's primary host: its active primary custom domain, else its
-    platform subdomain."""
+    """A link on the store's primary host: its primary custom domain once that serves over
+    the links' scheme (with a certificate, for HTTPS), else its platform subdomain."""
+    serving = WITH_CERTIFICATE if settings.public_scheme == "https" else SERVING_OVER_HTTP
     primary = (
         await scoped(store)
         .query(Domain)
-        .filter(is_primary=True, status=DomainStatus.ACTIVE)
+        .filter(is_primary=True, status__in=list(serving))
+        .only("hostname", "status")
         .first()
     )
-    if primary is not None:
+    if primary is not None and primary.status in WITH_CERTIFICATE:
         return f"https://{primary.hostname}{path}"
+    if primary is not None:
+        return f"{origin(settings, primary.hostname)}{path}"
     return f"{origin(settings, f'{store.slug}.{settings.platform_domain}')}{path}"
