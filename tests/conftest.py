@@ -33,6 +33,8 @@ from payfacile.platform.mail import Mailer, with_links
 from payfacile.platform.models import OutboxEmail
 from payfacile.schema import MODEL_MODULES
 from payfacile.tenants.hosts import HostResolver, resolver_of
+from tests.challtestsrv import ChallTestSrv
+from tests.challtestsrv import running as challtestsrv_running
 
 T = TypeVar("T")
 
@@ -230,3 +232,17 @@ class RunningApp:
 @pytest.fixture
 def services(app: Quart, settings: Settings) -> RunningApp:
     return RunningApp(settings=settings, hosts=resolver_of(app))
+
+
+@pytest.fixture(scope="session")
+def challtestsrv() -> Iterator[ChallTestSrv]:
+    """One pebble-challtestsrv per test process, as the DNS that domain checks ask. Tests
+    use hostnames of their own (`unique_host`), so none sees another's records."""
+    executable = require_tool("pebble-challtestsrv", "pebble")
+    with challtestsrv_running(executable) as server:
+        yield server
+
+
+def unique_host(label: str = "shop") -> str:
+    """A hostname no other test uses, under a registered domain of its own."""
+    return f"{label}.m{uuid.uuid4().hex[:10]}.example"
