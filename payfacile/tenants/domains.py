@@ -69,6 +69,8 @@ def validate_hostname(raw: str, settings: Settings) -> str:
             _l("Connect a hostname, such as shop.example.com, not an IP address."),
             field="hostname",
         )
+    if len(text) > 253:
+        raise InvalidInput(_l("A hostname has at most 253 characters."), field="hostname")
     host = _punycode(text)
     if len(host) > 253:
         raise InvalidInput(_l("A hostname has at most 253 characters."), field="hostname")
