@@ -204,6 +204,8 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
         PAYFACILE_SECRET_KEY=",".join(settings.secret_key),
         PAYFACILE_PLATFORM_DOMAIN=settings.platform_domain,
         PAYFACILE_HOST_CACHE_SECONDS=str(settings.host_cache_seconds),
+        PAYFACILE_DNS_NAMESERVERS=",".join(settings.dns_nameservers),
+        PAYFACILE_PLATFORM_IPS=",".join(settings.platform_ips),
     )
     env.update(extra)
     return env
