@@ -40,4 +40,5 @@ def register(registry: Registry) -> None:
             domain_views.tls_blueprint,
         ]
     )
+    registry.hostless_paths.append(domain_views.TLS_ALLOWED_PATH)  # asked by address too
     registry.jobs.add_kind(check_job(hosts))

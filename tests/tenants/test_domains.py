@@ -538,7 +538,9 @@ async def test_the_tls_terminator_may_ask_only_for_verified_domains(
     assert await ask("payfacile.localhost") == 404
     assert await ask("") == 404
     assert await ask("bad..name") == 404
-    assert await ask(verified, host=verified) == 404  # on the central host only
+    assert await ask(verified, host=verified) == 404  # not on a store's host
+    assert await ask(verified, host="127.0.0.1:8000") == 200  # by address, as Caddy asks
+    assert await ask(pending, host="127.0.0.1:8000") == 404
 
 
 async def test_verify_now_is_rate_limited_per_domain(
