@@ -388,7 +388,11 @@ def _summary(report: Report) -> str:
 async def _tell_owner(settings: Settings, store: Store, hostname: str, event: str) -> None:
     from payfacile.tenants.stores import owner_of
 
-    owner = await owner_of(store)
+    try:
+        owner = await owner_of(store)
+    except NotFound:
+        log.warning("store %s has no owner to tell that %s is %s", store.slug, hostname, event)
+        return
     await queue_email(
         settings,
         to=owner.email,
