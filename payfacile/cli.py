@@ -12,6 +12,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -22,6 +23,10 @@ from payfacile.platform.errors import PayFacileError
 from payfacile.schema import MODEL_MODULES
 from payfacile.tenants.hosts import HostResolver
 from payfacile.tenants.models import StoreStatus
+
+if TYPE_CHECKING:
+    from payfacile.platform.ratelimit import RateLimiter
+    from payfacile.tenants.models import Domain
 
 
 @asynccontextmanager
@@ -141,12 +146,10 @@ async def cmd_invoices_issue(settings: Settings, args: argparse.Namespace) -> No
     _say("Its email, with the PDF, is queued.")
 
 
-def _say_domain(settings: Settings, domain: object) -> None:
+def _say_domain(settings: Settings, domain: Domain) -> None:
     """A domain's state, the records it needs and, after a check, what DNS holds."""
     from payfacile.tenants import dns_check, domains
-    from payfacile.tenants.models import Domain
 
-    assert isinstance(domain, Domain)
     primary = ", primary" if domain.is_primary else ""
     _say(f"{domain.hostname}: {domains.STATUS_LABELS[domain.status]}{primary}")
     _say(f"  Records to create (TTL {dns_check.SUGGESTED_TTL_SECONDS} s while you set up):")
@@ -164,18 +167,24 @@ def _say_domain(settings: Settings, domain: object) -> None:
         _say(f"    {domains.describe_problem(problem, settings)}")
 
 
-async def cmd_domains_add(settings: Settings, args: argparse.Namespace) -> None:
+@asynccontextmanager
+async def _limiter(settings: Settings) -> AsyncIterator[RateLimiter]:
     from payfacile.platform.ratelimit import RateLimiter
+
+    limiter = RateLimiter(settings.redis_url, prefix=settings.redis_prefix)
+    try:
+        yield limiter
+    finally:
+        await limiter.close()
+
+
+async def cmd_domains_add(settings: Settings, args: argparse.Namespace) -> None:
     from payfacile.tenants import domains, stores
 
-    async with connected(settings) as hosts:
+    async with connected(settings) as hosts, _limiter(settings) as limiter:
         store = await stores.get_store(args.store)
-        limiter = RateLimiter(settings.redis_url, prefix=settings.redis_prefix)
-        try:
-            _say(f"Checking the DNS of {args.hostname} …")
-            added = await domains.add(settings, hosts, limiter, store, args.hostname)
-        finally:
-            await limiter.close()
+        _say(f"Checking the DNS of {args.hostname} …")
+        added = await domains.add(settings, hosts, limiter, store, args.hostname)
         domain = await domains.domain_of(store, added.domain.id)
     if added.took_over:
         _say("DNS holds this store's token: another store's unproven claim was withdrawn.")
@@ -208,17 +217,12 @@ async def cmd_domains_list(settings: Settings, args: argparse.Namespace) -> None
 
 
 async def cmd_domains_verify(settings: Settings, args: argparse.Namespace) -> None:
-    from payfacile.platform.ratelimit import RateLimiter
     from payfacile.tenants import domains
 
-    async with connected(settings) as hosts:
+    async with connected(settings) as hosts, _limiter(settings) as limiter:
         domain = await domains.find(args.hostname)
-        limiter = RateLimiter(settings.redis_url, prefix=settings.redis_prefix)
-        try:
-            _say(f"Checking the DNS of {domain.hostname} …")
-            domain = await domains.check_now(settings, hosts, limiter, domain.store, domain)
-        finally:
-            await limiter.close()
+        _say(f"Checking the DNS of {domain.hostname} …")
+        domain = await domains.check_now(settings, hosts, limiter, domain.store, domain)
     _say_domain(settings, domain)
 
 
