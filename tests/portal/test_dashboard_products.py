@@ -30,6 +30,7 @@ from payfacile.portal.models import (
 )
 from payfacile.tenants.models import (
     CancellationMode,
+    DomainStatus,
     MembershipRole,
     MerchantUser,
     Product,
@@ -39,6 +40,7 @@ from payfacile.tenants.models import (
 from payfacile.tenants.scope import scoped
 from tests.factories import (
     make_customer,
+    make_domain,
     make_order,
     make_product,
     make_store,
@@ -263,6 +265,23 @@ async def test_a_request_waiting_over_7_days_is_flagged_on_home_and_in_the_list(
     assert 'badge--pending">Waiting 1 day' in page
 
 
+async def test_the_owner_is_told_of_domains_whose_dns_needs_fixing(
+    app: Quart, client: Client
+) -> None:
+    store, _, _ = await acme_with_subscription(allowed=False)
+    await make_domain(store, "shop.acme.example", DomainStatus.DNS_MOVED)
+    await make_domain(store, "www.acme.example", DomainStatus.FAILED)
+    await make_domain(store, "new.acme.example", DomainStatus.PENDING_DNS)
+    staff = app.test_client()
+    await merchant(staff, store, MembershipRole.STAFF, "staff@example.com")
+    assert "custom domain" not in await text(staff, "/dashboard/acme/")  # not their page
+
+    await merchant(client, store, MembershipRole.OWNER, "owner@example.com")
+    home = await text(client, "/dashboard/acme/")
+    assert "2 custom domains need their DNS records fixed" in home
+    assert 'href="/dashboard/acme/domains"' in home
+
+
 async def test_home_counts_with_a_few_counts_however_many_rows(
     client: Client, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -285,9 +304,10 @@ async def test_home_counts_with_a_few_counts_however_many_rows(
         [{"email": f"i{n}@example.com", "invited_at": datetime.now(UTC)} for n in range(50)],
     )
     many = await queries()
-    assert len(many) == len(few) <= 7, "\n".join(many)  # session, membership, portal domain
+    assert len(many) == len(few) <= 8, "\n".join(many)  # session, membership, portal domain
     counted = [query for query in many if "COUNT(" in query.upper()]
-    assert len(counted) == 4, many  # requests, late ones, failed payments, invited customers
+    # Requests, late ones, failed payments, invited customers, domains needing DNS fixed.
+    assert len(counted) == 5, many
     home = await text(client, "/dashboard/acme/")
     assert "20 orders whose payment failed" in home
     assert "50 customers invited to the portal have not signed in yet" in home
