@@ -4,17 +4,207 @@ certificate on demand: `GET /.well-known/payfacile/tls-allowed?domain=HOST`."""
 
 from __future__ import annotations
 
-from quart import Blueprint, request
+from dataclasses import dataclass
+
+from quart import Blueprint, g, redirect, render_template, request
 from quart.typing import ResponseReturnValue
 
-from payfacile.platform.errors import BadHost, NoStoreHere
+from payfacile.platform.errors import BadHost, Conflict, InvalidInput, NoStoreHere, RateLimited
+from payfacile.platform.services import services
+from payfacile.platform.text import Message, Text, _l
+from payfacile.tenants import dns_check, domains
 from payfacile.tenants.hosts import guarded_host, normalise_host, resolver
-from payfacile.tenants.merchant_views import store_dashboard
+from payfacile.tenants.merchant_views import owner_only, store_dashboard
+from payfacile.tenants.models import Domain, DomainStatus
 
 TLS_ALLOWED_PATH = "/.well-known/payfacile/tls-allowed"
 
 blueprint = store_dashboard("dashboard_domains", __name__)
 tls_blueprint = Blueprint("tls_allowed", __name__)  # a hostless path (tenants/part.py)
+
+NOTICES = {
+    "added": _l("Domain added. Create the records below at your DNS provider, then verify."),
+    "took_over": _l(
+        "Domain added: DNS holds your store's token, so another store's unproven claim on it"
+        " was withdrawn."
+    ),
+    "verified": _l("Verified: your customer portal now answers on this domain."),
+    "waiting": _l("Not verified yet: see below what DNS holds for each record."),
+    "primary": _l("Primary domain set. Emails link to it once it serves."),
+    "removed": _l("Domain removed: it is no longer served."),
+}
+NEXT_STEPS = {
+    DomainStatus.PENDING_DNS: _l(
+        "We check its DNS every minute at first, then less often, and stop after 7 days."
+        " Records can take a few minutes to a few hours to be seen everywhere: choose Verify"
+        " now once they are set."
+    ),
+    DomainStatus.VERIFIED: _l(
+        "Your customer portal answers on this domain, over HTTP until its HTTPS certificate"
+        " is issued. Keep both records in place."
+    ),
+    DomainStatus.ISSUING: _l("Its HTTPS certificate is being obtained."),
+    DomainStatus.ACTIVE: _l("Served over HTTPS. Keep both records in place."),
+    DomainStatus.RENEWING: _l("Served over HTTPS; its certificate is being renewed."),
+    DomainStatus.DNS_MOVED: _l(
+        "Its records no longer point here. Put them back as shown below: if they stay away"
+        " for 7 days, the domain is removed from your store."
+    ),
+    DomainStatus.FAILED: _l(
+        "We checked for 7 days without finding the records it needs, and stopped. Set them,"
+        " then choose Verify now to start again."
+    ),
+}
+BADGES = {
+    DomainStatus.PENDING_DNS: "pending",
+    DomainStatus.VERIFIED: "active",
+    DomainStatus.ISSUING: "active",
+    DomainStatus.ACTIVE: "active",
+    DomainStatus.RENEWING: "active",
+    DomainStatus.DNS_MOVED: "failed",
+    DomainStatus.FAILED: "failed",
+}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One record to create, with what the last check found of it."""
+
+    record: dns_check.Expected
+    state: str  # found | missing | wrong | "" (not checked yet)
+    said: Text | None
+
+
+@dataclass(frozen=True)
+class Shown:
+    """A domain as its page shows it."""
+
+    domain: Domain
+    name: str  # as people read it
+    label: Message
+    badge: str
+    next_step: Message
+    apex: bool
+    rows: list[Row]
+    problems: list[Text]
+    lookup_error: Text | None
+    checked_at: object
+
+
+def shown(domain: Domain) -> Shown:
+    settings = services().settings
+    report = dns_check.Report.from_json(domain.report)
+    findings = {} if report is None else {(f.type, f.name): f for f in report.findings}
+    rows = []
+    for record in dns_check.expected_records(domain.hostname, domain.verification_token, settings):
+        found = findings.get((record.type, record.name))
+        if found is None and record.purpose == "routing" and report is not None:
+            found = next((f for f in report.findings if f.purpose == "routing"), None)
+        rows.append(
+            Row(
+                record=record,
+                state=found.state if found else "",
+                said=domains.describe_finding(found) if found else None,
+            )
+        )
+    return Shown(
+        domain=domain,
+        name=domains.display_name(domain.hostname),
+        label=domains.STATUS_LABELS[domain.status],
+        badge=BADGES.get(domain.status, "default"),
+        next_step=NEXT_STEPS.get(domain.status, ""),
+        apex=dns_check.is_apex(domain.hostname),
+        rows=rows,
+        problems=[domains.describe_problem(p, settings) for p in report.problems] if report else [],
+        lookup_error=domains.describe_lookup_error() if report and report.lookup_error else None,
+        checked_at=domain.checked_at,
+    )
+
+
+@blueprint.get("/domains")
+@owner_only
+async def domains_page() -> ResponseReturnValue:
+    return await _render()
+
+
+@blueprint.post("/domains")
+@owner_only
+async def add() -> ResponseReturnValue:
+    hostname = (await request.form).get("hostname", "")[:300]
+    found = services()
+    try:
+        added = await domains.add(
+            found.settings, resolver(), found.limiter, g.member.store, hostname
+        )
+    except (InvalidInput, Conflict, RateLimited) as error:
+        return await _render(
+            errors={"hostname": error.message}, values={"hostname": hostname}, status=error.status
+        )
+    return _back("took_over" if added.took_over else "added", added.domain.id)
+
+
+@blueprint.post("/domains/<int:domain_id>/verify")
+@owner_only
+async def verify(domain_id: int) -> ResponseReturnValue:
+    store = g.member.store
+    domain = await domains.domain_of(store, domain_id)
+    found = services()
+    domain = await domains.check_now(found.settings, resolver(), found.limiter, store, domain)
+    serving = domain.status not in (DomainStatus.PENDING_DNS, DomainStatus.FAILED)
+    return _back("verified" if serving else "waiting", domain.id)
+
+
+@blueprint.post("/domains/<int:domain_id>/primary")
+@owner_only
+async def primary(domain_id: int) -> ResponseReturnValue:
+    store = g.member.store
+    await domains.make_primary(resolver(), store, await domains.domain_of(store, domain_id))
+    return _back("primary", domain_id)
+
+
+@blueprint.get("/domains/<int:domain_id>/remove")
+@owner_only
+async def confirm_removal(domain_id: int) -> ResponseReturnValue:
+    domain = await domains.domain_of(g.member.store, domain_id)
+    return await render_template(
+        "dashboard/domain_remove.html", member=g.member, domain=shown(domain)
+    )
+
+
+@blueprint.post("/domains/<int:domain_id>/remove")
+@owner_only
+async def remove(domain_id: int) -> ResponseReturnValue:
+    store = g.member.store
+    domain = await domains.domain_of(store, domain_id)
+    await domains.remove(services().settings, resolver(), store, domain)
+    return _back("removed")
+
+
+def _back(done: str, domain_id: int | None = None) -> ResponseReturnValue:
+    anchor = f"#domain-{domain_id}" if domain_id else ""
+    return redirect(f"/dashboard/{g.member.store.slug}/domains?done={done}{anchor}", 303)
+
+
+async def _render(
+    *,
+    errors: dict[str, Message] | None = None,
+    values: dict[str, str] | None = None,
+    status: int = 200,
+) -> ResponseReturnValue:
+    store = g.member.store
+    body = await render_template(
+        "dashboard/domains.html",
+        member=g.member,
+        domains=[shown(domain) for domain in await domains.domains_of(store)],
+        errors=errors or {},
+        values=values or {},
+        notice=NOTICES.get(request.args.get("done", "")) if not errors else None,
+        ttl=dns_check.SUGGESTED_TTL_SECONDS,
+        cname_target=services().settings.cname_target,
+        platform_host=resolver().store_hostname(store.slug),
+        max_domains=domains.MAX_DOMAINS,
+    )
+    return body, status
 
 
 @tls_blueprint.get(TLS_ALLOWED_PATH)
