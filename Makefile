@@ -59,6 +59,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/orders.py
 	$(BIN)/python bench/link_timing.py
 	$(BIN)/python bench/dashboard_customers.py
+	$(BIN)/python bench/domains.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
