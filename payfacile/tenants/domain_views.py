@@ -10,6 +10,7 @@ from quart import Blueprint, g, redirect, render_template, request
 from quart.typing import ResponseReturnValue
 
 from payfacile.platform.errors import BadHost, Conflict, InvalidInput, NoStoreHere, RateLimited
+from payfacile.platform.i18n import date
 from payfacile.platform.services import services
 from payfacile.platform.text import Message, Text, _l
 from payfacile.tenants import dns_check, domains
@@ -112,13 +113,23 @@ def shown(domain: Domain) -> Shown:
         name=domains.display_name(domain.hostname),
         label=domains.STATUS_LABELS[domain.status],
         badge=BADGES.get(domain.status, "default"),
-        next_step=NEXT_STEPS.get(domain.status, ""),
+        next_step=_next_step(domain),
         apex=dns_check.is_apex(domain.hostname),
         rows=rows,
         problems=[domains.describe_problem(p, settings) for p in report.problems] if report else [],
         lookup_error=domains.describe_lookup_error() if report and report.lookup_error else None,
         checked_at=domain.checked_at,
     )
+
+
+def _next_step(domain: Domain) -> Message:
+    if domain.status == DomainStatus.DNS_MOVED and domain.moved_at is not None:
+        return _l(
+            "Its records no longer point here. Put them back as shown below, or the domain is"
+            " removed from your store on %(date)s.",
+            date=date(domain.moved_at + domains.MOVED_FOR),
+        )
+    return NEXT_STEPS.get(domain.status, "")
 
 
 @blueprint.get("/domains")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import re
+from datetime import UTC, datetime
 
 import pytest
 from quart import Quart
@@ -145,6 +146,16 @@ async def test_the_primary_domain_is_chosen_on_the_page(client: Client, settings
     assert shown.index(second.hostname) < shown.index(first.hostname)  # the primary first
     assert f"{PAGE}/{first.id}/primary" in shown
     assert f"{PAGE}/{second.id}/primary" not in shown
+
+
+async def test_a_moved_domain_says_when_it_will_be_removed(client: Client) -> None:
+    store = await make_store("acme")
+    moved = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    await make_domain(store, unique_host(), DomainStatus.DNS_MOVED, moved_at=moved)
+    await merchant(client, store, MembershipRole.OWNER, "owner@acme.example")
+    shown = text_of(await page(client))
+    assert "DNS points elsewhere" in shown
+    assert "removed from your store on Mar 9, 2026" in shown
 
 
 async def test_staff_see_no_domains_tab_and_change_nothing(
