@@ -194,19 +194,24 @@ async def add(
     hostname = validate_hostname(raw, settings)
     await limiter.hit(ADDS, "domain-add", str(store.id))
     token = await store_token(store)
-    if await scoped(store).query(Domain).count() >= MAX_DOMAINS:
+    connected = await scoped(store).query(Domain).count()
+    if connected >= MAX_DOMAINS:
         raise InvalidInput(
             _l("A store connects up to %(n)s domains: remove one first.", n=MAX_DOMAINS),
             field="hostname",
         )
-    holder = await across_stores(Domain, reason="host resolution").get_or_none(hostname=hostname)
-    took_over = False
+    holder = (
+        await across_stores(Domain, reason="host resolution")
+        .filter(hostname=hostname)
+        .select_related("store")
+        .first()
+    )
     if holder is not None:
-        await _refuse_or_take_over(settings, store, holder, token)
-        took_over = True
+        _refuse_a_held(store, holder)
     report = await dns_check.check(hostname, token, settings)
+    if holder is not None and not report.owned:
+        raise Conflict(_prove_it(hostname, token), field="hostname")
     now = datetime.now(UTC)
-    first = not await scoped(store).query(Domain).exists()
     try:
         async with in_transaction():
             if holder is not None:
@@ -220,43 +225,40 @@ async def add(
                 Domain,
                 hostname=hostname,
                 verification_token=token,
-                is_primary=first,
+                is_primary=not connected,
                 pending_since=now,
                 next_attempt_at=now + FIRST_CHECKS,
             )
     except IntegrityError:
         raise Conflict(_taken(hostname), field="hostname") from None
     await apply(settings, hosts, store, domain, report, scheduled=False)
-    return Added(domain=domain, took_over=took_over)
+    return Added(domain=domain, took_over=holder is not None)
 
 
-async def _refuse_or_take_over(
-    settings: Settings, store: Store, holder: Domain, token: str
-) -> None:
-    hostname = holder.hostname
+def _refuse_a_held(store: Store, holder: Domain) -> None:
+    """A hostname already held is refused, unless another store holds it unproven (then
+    this store may take it with proof in DNS)."""
     if holder.store_id == store.id:
         raise Conflict(
-            _l("%(host)s is connected to this store already.", host=hostname), field="hostname"
-        )
-    if holder.status not in UNPROVEN:
-        raise Conflict(_taken(hostname), field="hostname")
-    report = await dns_check.check(hostname, token, settings)
-    if not report.owned:
-        raise Conflict(
-            _l(
-                "Another store has claimed %(host)s without proving it owns it. If the domain"
-                " is yours, create a TXT record named %(name)s with the value %(token)s, then"
-                " add the domain again: a proven record wins.",
-                host=hostname,
-                name=dns_check.ownership_name(hostname),
-                token=token,
-            ),
+            _l("%(host)s is connected to this store already.", host=holder.hostname),
             field="hostname",
         )
-    await holder.fetch_related("store")
+    if holder.status not in UNPROVEN:
+        raise Conflict(_taken(holder.hostname), field="hostname")
 
 
-def _taken(hostname: str) -> Any:
+def _prove_it(hostname: str, token: str) -> Text:
+    return _l(
+        "Another store has claimed %(host)s without proving it owns it. If the domain"
+        " is yours, create a TXT record named %(name)s with the value %(token)s, then"
+        " add the domain again: a proven record wins.",
+        host=hostname,
+        name=dns_check.ownership_name(hostname),
+        token=token,
+    )
+
+
+def _taken(hostname: str) -> Text:
     return _l(
         "%(host)s is connected to another store. If the domain is yours, ask that store to"
         " remove it, or write to the platform's support.",
