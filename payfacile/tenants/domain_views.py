@@ -89,7 +89,6 @@ class Shown:
     rows: list[Row]
     problems: list[Text]
     lookup_error: Text | None
-    checked_at: object
 
 
 def shown(domain: Domain) -> Shown:
@@ -118,7 +117,6 @@ def shown(domain: Domain) -> Shown:
         rows=rows,
         problems=[domains.describe_problem(p, settings) for p in report.problems] if report else [],
         lookup_error=domains.describe_lookup_error() if report and report.lookup_error else None,
-        checked_at=domain.checked_at,
     )
 
 
@@ -161,8 +159,7 @@ async def verify(domain_id: int) -> ResponseReturnValue:
     domain = await domains.domain_of(store, domain_id)
     found = services()
     domain = await domains.check_now(found.settings, resolver(), found.limiter, store, domain)
-    serving = domain.status not in (DomainStatus.PENDING_DNS, DomainStatus.FAILED)
-    return _back("verified" if serving else "waiting", domain.id)
+    return _back("waiting" if domain.status in domains.UNPROVEN else "verified", domain.id)
 
 
 @blueprint.post("/domains/<int:domain_id>/primary")
