@@ -183,17 +183,16 @@ async def test_a_cname_to_elsewhere_is_reported_with_what_was_found(
 
 
 async def test_right_records_verify_and_the_domain_serves_at_once(
-    app: Quart, client: Client, settings: Settings, challtestsrv: ChallTestSrv
+    app: Quart, client: Client, settings: Settings, challtestsrv: ChallTestSrv, limiter: RateLimiter
 ) -> None:
     hosts = resolver_of(app)
     store = await owned_store("acme")
     host = unique_host()
     assert (await client.get("/portal/login", headers={"Host": host})).status_code == 404
-    added = await domains.add(settings, hosts, RateLimiter("", prefix="x"), store, host)
+    added = await domains.add(settings, hosts, limiter, store, host)
     assert added.domain.status == DomainStatus.PENDING_DNS
     point_at_platform(challtestsrv, settings, host, added.domain.verification_token)
 
-    limiter = RateLimiter("", prefix="x")
     domain = await domains.check_now(settings, hosts, limiter, store, added.domain)
 
     assert domain.status == DomainStatus.VERIFIED
@@ -279,9 +278,9 @@ async def test_a_dns_server_that_does_not_answer_changes_nothing(
 
 
 async def test_records_removed_later_move_the_domain_then_remove_it(
-    app: Quart, client: Client, settings: Settings, challtestsrv: ChallTestSrv
+    app: Quart, client: Client, settings: Settings, challtestsrv: ChallTestSrv, limiter: RateLimiter
 ) -> None:
-    hosts, limiter = resolver_of(app), RateLimiter("", prefix="x")
+    hosts = resolver_of(app)
     store = await owned_store()
     host = unique_host()
     token = await domains.store_token(store)
@@ -332,13 +331,13 @@ async def test_a_moved_domain_whose_records_come_back_is_connected_again(
 
 
 async def test_removing_a_domain_stops_serving_it_at_once(
-    app: Quart, client: Client, settings: Settings, challtestsrv: ChallTestSrv
+    app: Quart, client: Client, settings: Settings, challtestsrv: ChallTestSrv, limiter: RateLimiter
 ) -> None:
     hosts = resolver_of(app)
     store = await owned_store()
     host = unique_host()
     point_at_platform(challtestsrv, settings, host, await domains.store_token(store))
-    added = await domains.add(settings, hosts, RateLimiter("", prefix="x"), store, host)
+    added = await domains.add(settings, hosts, limiter, store, host)
     assert (await client.get("/portal/login", headers={"Host": host})).status_code == 200
     await domains.remove(settings, hosts, store, added.domain)
     assert (await client.get("/portal/login", headers={"Host": host})).status_code == 404
@@ -392,14 +391,14 @@ async def test_a_proven_claim_beats_an_unproven_one_and_the_loser_is_told(
 
 @pytest.mark.skipif(not ON_POSTGRES, reason="a race of two connections needs PostgreSQL")
 async def test_two_stores_adding_one_hostname_at_once_one_gets_it(
-    database: Settings, hosts: HostResolver, challtestsrv: ChallTestSrv
+    database: Settings, hosts: HostResolver, challtestsrv: ChallTestSrv, limiter: RateLimiter
 ) -> None:
     stores = [await owned_store() for _ in range(6)]
     host = unique_host()
 
     async def claim(store: Store) -> str:
         try:
-            await domains.add(database, hosts, RateLimiter("", prefix="r"), store, host)
+            await domains.add(database, hosts, limiter, store, host)
         except Conflict:
             return "refused"
         return "added"
@@ -438,11 +437,11 @@ async def run_due_checks(app: Quart, settings: Settings) -> int:
 
 
 async def test_the_scheduler_verifies_a_domain_once_its_records_appear(
-    app: Quart, client: Client, settings: Settings, challtestsrv: ChallTestSrv
+    app: Quart, client: Client, settings: Settings, challtestsrv: ChallTestSrv, limiter: RateLimiter
 ) -> None:
     store = await owned_store()
     host = unique_host()
-    added = await domains.add(settings, resolver_of(app), RateLimiter("", prefix="x"), store, host)
+    added = await domains.add(settings, resolver_of(app), limiter, store, host)
     assert await run_due_checks(app, settings) == 0  # not due for a minute
 
     point_at_platform(challtestsrv, settings, host, added.domain.verification_token)
@@ -460,11 +459,11 @@ async def test_the_scheduler_verifies_a_domain_once_its_records_appear(
 
 
 async def test_a_domain_still_pending_after_seven_days_fails_and_the_owner_is_emailed(
-    app: Quart, settings: Settings, challtestsrv: ChallTestSrv
+    app: Quart, settings: Settings, challtestsrv: ChallTestSrv, limiter: RateLimiter
 ) -> None:
     store = await owned_store()
     host = unique_host()
-    added = await domains.add(settings, resolver_of(app), RateLimiter("", prefix="x"), store, host)
+    added = await domains.add(settings, resolver_of(app), limiter, store, host)
     week_ago = datetime.now(UTC) - timedelta(days=7, minutes=1)
     await Domain.filter(id=added.domain.id).update(
         pending_since=week_ago, next_attempt_at=datetime.now(UTC)
@@ -478,9 +477,7 @@ async def test_a_domain_still_pending_after_seven_days_fails_and_the_owner_is_em
     assert await run_due_checks(app, settings) == 0  # no more checks
 
     # "Verify now" starts it over.
-    domain = await domains.check_now(
-        settings, resolver_of(app), RateLimiter("", prefix="x"), store, domain
-    )
+    domain = await domains.check_now(settings, resolver_of(app), limiter, store, domain)
     assert domain.status == DomainStatus.PENDING_DNS
     assert domain.pending_since is not None
     assert domain.pending_since > week_ago
@@ -514,9 +511,9 @@ async def test_the_primary_domain_is_the_one_emails_link_to_once_it_serves(
 
 
 async def test_the_tls_terminator_may_ask_only_for_verified_domains(
-    app: Quart, client: Client, settings: Settings, challtestsrv: ChallTestSrv
+    app: Quart, client: Client, settings: Settings, challtestsrv: ChallTestSrv, limiter: RateLimiter
 ) -> None:
-    hosts, limiter = resolver_of(app), RateLimiter("", prefix="x")
+    hosts = resolver_of(app)
     store = await owned_store("acme")
     verified, pending = unique_host("www"), unique_host("shop")
     point_at_platform(challtestsrv, settings, verified, await domains.store_token(store))

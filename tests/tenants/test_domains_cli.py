@@ -44,6 +44,14 @@ async def _due_now(settings: Settings, hostname: str) -> None:
         await db.close_db()
 
 
+def added_with_its_records(settings: Settings, dns: ChallTestSrv) -> str:
+    """A new store's hostname, added from the CLI, its printed records set in DNS."""
+    create_store(settings, "acme")
+    host = unique_host()
+    set_printed_records(dns, domains(settings, "add", "--store", "acme", host).stdout)
+    return host
+
+
 def domains(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     return payfacile(settings, "domains", *args)
 
@@ -88,10 +96,7 @@ def test_a_bad_hostname_is_a_clear_error_and_adds_nothing(settings: Settings) ->
 def test_a_domain_verified_from_the_cli_is_served_by_every_instance_within_a_second(
     settings: Settings, challtestsrv: ChallTestSrv, tmp_path: Path
 ) -> None:
-    create_store(settings, "acme")
-    host = unique_host()
-    added = domains(settings, "add", "--store", "acme", host)
-    set_printed_records(challtestsrv, added.stdout)
+    host = added_with_its_records(settings, challtestsrv)
     with server(settings, tmp_path) as (first, _), server(settings, tmp_path) as (second, _):
         for port in (first, second):
             assert status(port, host) == 404  # cached as "no store here" in both
@@ -109,10 +114,7 @@ def test_a_domain_verified_from_the_cli_is_served_by_every_instance_within_a_sec
 def test_the_scheduler_and_a_worker_verify_a_domain_in_the_background(
     settings: Settings, challtestsrv: ChallTestSrv, tmp_path: Path
 ) -> None:
-    create_store(settings, "acme")
-    host = unique_host()
-    added = domains(settings, "add", "--store", "acme", host)
-    set_printed_records(challtestsrv, added.stdout)
+    host = added_with_its_records(settings, challtestsrv)
     with server(settings, tmp_path, env={"PAYFACILE_SCHEDULER_INTERVAL": "0.2"}) as (port, _):
         assert status(port, host) == 404
         background = [
