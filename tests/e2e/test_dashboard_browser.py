@@ -57,6 +57,23 @@ async def look(page: Page, name: str, language: str, *, phone: bool) -> None:
         await page.screenshot(path=str(path), full_page=True)
 
 
+async def signed_in(
+    browser: Browser, url: str, email: str, password: str, *, language: str, phone: bool
+) -> Page:
+    """A page of a new context (a phone's or a desktop's, in `language`) that asked for the
+    dashboard page `url` signed out, signed in as `email` and came back to it."""
+    context = await (mobile_context(browser) if phone else new_context(browser))
+    origin = url.split("/dashboard/", 1)[0]
+    await context.add_cookies([{"name": "pf_lang", "value": language, "url": origin}])
+    page = await context.new_page()
+    await page.goto(url)
+    await page.locator("#email").fill(email)
+    await page.locator("#password").fill(password)
+    await page.locator("main form button[type=submit]").click()
+    await expect(page).to_have_url(url)
+    return page
+
+
 @pytest.mark.parametrize("phone", [False, True], ids=["desktop", "phone"])
 @pytest.mark.parametrize("language", ["en", "fr"])
 async def test_a_merchant_finds_a_customer_and_invites_them(
@@ -68,16 +85,11 @@ async def test_a_merchant_finds_a_customer_and_invites_them(
 ) -> None:
     await make_dashboard()
     origin = f"http://payfacile.localhost:{live_server}"
-    context = await (mobile_context(browser) if phone else new_context(browser))
-    await context.add_cookies([{"name": "pf_lang", "value": language, "url": origin}])
-    page = await context.new_page()
+    page = await signed_in(
+        browser, origin + "/dashboard/acme/customers", MERCHANT, MERCHANT_PASSWORD,
+        language=language, phone=phone,
+    )  # fmt: skip
     words = WORDS[language]
-
-    await page.goto(origin + "/dashboard/acme/customers")  # signed out: sign in, then back
-    await page.locator("#email").fill(MERCHANT)
-    await page.locator("#password").fill(MERCHANT_PASSWORD)
-    await page.locator("main form button[type=submit]").click()
-    await expect(page).to_have_url(origin + "/dashboard/acme/customers")
     await look(page, "customers", language, phone=phone)
 
     await page.locator('main a[rel="next"]').click()
@@ -103,5 +115,5 @@ async def test_a_merchant_finds_a_customer_and_invites_them(
     await page.get_by_role("link", name="Atelier Lumière").first.click()
     await expect(page.get_by_role("link", name=words["customers"]).first).to_be_visible()
     await look(page, "store", language, phone=phone)
-    await context.close()
+    await page.context.close()
     assert re.search(r"/dashboard/acme/$", page.url)

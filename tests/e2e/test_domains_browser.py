@@ -15,8 +15,7 @@ from payfacile.tenants.models import Membership, MembershipRole, MerchantUser
 from payfacile.tenants.scope import scoped
 from tests.challtestsrv import ChallTestSrv
 from tests.conftest import unique_host
-from tests.e2e.conftest import mobile_context, new_context
-from tests.e2e.test_dashboard_browser import look
+from tests.e2e.test_dashboard_browser import look, signed_in
 from tests.factories import make_store
 from tests.platform.test_instances import status
 
@@ -54,15 +53,11 @@ async def test_the_owner_connects_a_domain_in_the_browser(
     owner = await MerchantUser.create(email=OWNER, password_hash=await hash_password(PASSWORD))
     await scoped(store).create(Membership, user_id=owner.id, role=MembershipRole.OWNER)
     central = f"http://payfacile.localhost:{live_server}"
-    context = await (mobile_context(browser) if phone else new_context(browser))
-    await context.add_cookies([{"name": "pf_lang", "value": language, "url": central}])
-    page = await context.new_page()
+    page = await signed_in(
+        browser, f"{central}/dashboard/acme/domains", OWNER, PASSWORD,
+        language=language, phone=phone,
+    )  # fmt: skip
     words = WORDS[language]
-    await page.goto(f"{central}/dashboard/acme/domains")
-    await page.locator("#email").fill(OWNER)
-    await page.locator("#password").fill(PASSWORD)
-    await page.locator("main form button[type=submit]").click()
-    await expect(page).to_have_url(f"{central}/dashboard/acme/domains")
     await look(page, "domains-empty", language, phone=phone)
 
     await page.locator("#hostname").fill("*.acme.example")
@@ -101,4 +96,4 @@ async def test_the_owner_connects_a_domain_in_the_browser(
     await expect(page.locator(".notice")).to_contain_text(words["removed"])
     assert status(live_server, host) == 404
     assert dns_check.ownership_name(host) not in await page.content()
-    await context.close()
+    await page.context.close()
