@@ -12,6 +12,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
@@ -233,6 +234,31 @@ async def cmd_domains_remove(settings: Settings, args: argparse.Namespace) -> No
         domain = await domains.find(args.hostname)
         await domains.remove(settings, hosts, domain.store, domain)
     _say(f"Removed {domain.hostname} from {domain.store.slug}: it is no longer served.")
+
+
+async def cmd_certs_list(settings: Settings, args: argparse.Namespace) -> None:
+    from payfacile.tenants import stores
+    from payfacile.tls import issuance, status
+
+    async with connected(settings):
+        store = await stores.get_store(args.store) if args.store else None
+        found = await status.states(store)
+    if not found:
+        _say("No custom domains.")
+        return
+    _say(f"{'HOST':40} {'STORE':16} {'STATE':12} {'EXPIRES':17} NEXT ORDER")
+    for state in found:
+        expires = _when(state.not_after) if state.not_after else "-"
+        upcoming = _when(state.next_order_at) if state.next_order_at else "-"
+        status_text = f"{state.status.value:12} {expires:17} {upcoming}"
+        _say(f"{state.hostname:40} {state.store_slug:16} {status_text}")
+        if state.problem:
+            meaning = issuance.PROBLEMS.get(state.problem, state.problem)
+            _say(f"    last order failed ({state.failures} in a row): {meaning}: {state.error}")
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
 
 
 async def cmd_domains_primary(settings: Settings, args: argparse.Namespace) -> None:
@@ -461,6 +487,14 @@ def build_parser() -> argparse.ArgumentParser:
         sub = domain_commands.add_parser(action, help=text)
         sub.add_argument("hostname", metavar="HOST")
         sub.set_defaults(handler=handler)
+
+    certs = commands.add_parser("certs", help="custom domains' TLS certificates")
+    cert_commands = certs.add_subparsers(dest="certs_command", required=True, metavar="ACTION")
+    list_certs = cert_commands.add_parser(
+        "list", help="each custom domain's certificate: state, expiry (UTC), next order"
+    )
+    list_certs.add_argument("--store", metavar="SLUG", help="one store's only")
+    list_certs.set_defaults(handler=cmd_certs_list)
 
     stores = commands.add_parser("stores", help="onboard and manage stores")
     store_commands = stores.add_subparsers(dest="stores_command", required=True, metavar="ACTION")

@@ -136,6 +136,8 @@ def make_settings(data_dir: Path, database_url: str, **overrides: Any) -> Settin
         # Long: a test sees a change through the invalidation that the change sends, never
         # through an entry that happened to expire (a test of expiry sets its own).
         "host_cache_seconds": 600.0,
+        # No CA unless a test starts Pebble: a verified domain stays on HTTP.
+        "acme_directory_url": "",
     }
     values.update(overrides)
     return Settings(**values)
@@ -206,6 +208,9 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
         PAYFACILE_HOST_CACHE_SECONDS=str(settings.host_cache_seconds),
         PAYFACILE_DNS_NAMESERVERS=",".join(settings.dns_nameservers),
         PAYFACILE_PLATFORM_IPS=",".join(settings.platform_ips),
+        PAYFACILE_ACME_DIRECTORY_URL=settings.acme_directory_url,
+        PAYFACILE_ACME_CA_BUNDLE=settings.acme_ca_bundle,
+        PAYFACILE_ACME_HTTP_PORT=str(settings.acme_http_port),
     )
     env.update(extra)
     return env

@@ -48,7 +48,8 @@ class Settings(BaseSettings):
     acme_directory_url: str = LETS_ENCRYPT_STAGING
     acme_ca_bundle: str = ""
     acme_email: str = ""
-    acme_http_port: int = 80
+    acme_http_port: int = Field(default=80, gt=0, lt=65536)
+    acme_profile: str = ""  # a certificate profile the CA offers (`shortlived`, say)
     # The issuer domains a custom domain's CAA records must allow (the CA's, RFC 8659).
     acme_caa_identities: CommaList = Field(default_factory=lambda: ["letsencrypt.org"])
     dns_nameservers: CommaList = Field(default_factory=list)

@@ -85,7 +85,10 @@ class JobKind:
 
     A `recurring` kind's rows are never done: its handler sets the row's next
     `next_attempt_at` itself (none: nothing more to do) and may delete the row; a success
-    only releases the claim and starts the attempts afresh."""
+    only releases the claim and starts the attempts afresh.
+
+    `seed`, when set, runs before each scan of the kind: it makes the rows that should exist
+    by now (a part's work that follows from another part's rows), and returns how many."""
 
     name: str
     rows: Callable[[], QuerySet[Any]]
@@ -96,6 +99,7 @@ class JobKind:
     finished: Mapping[str, Any] = field(default_factory=dict)
     retention: timedelta | None = None
     recurring: bool = False
+    seed: Callable[[], Awaitable[int]] | None = None
 
     @property
     def limit(self) -> timedelta:
@@ -224,6 +228,8 @@ async def dispatch_due(kick: Kick, jobs: JobRegistry, *, batch: int = 200) -> in
     scan that can reach the broker."""
     kicked = 0
     for kind in jobs.kinds.values():
+        if kind.seed is not None:
+            await kind.seed()
         now = datetime.now(UTC)
         await _give_up_spent(kind, now)
         rows = (

@@ -12,9 +12,11 @@ import contextlib
 import multiprocessing
 import signal
 import socket
+import ssl
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import uvicorn
 from quart import Quart
@@ -24,6 +26,7 @@ from payfacile.platform.devcert import ensure_dev_certificate
 from payfacile.platform.logs import redact_access_log
 
 AppFactory = Callable[[Settings], Quart]
+SNI_EXTENSION = "tls.sni"  # where a part puts its `SniSelector` in `app.extensions`
 WORKERS_NEED_REDIS = (
     "payfacile: --workers above 1 needs PAYFACILE_REDIS_URL. Without Redis each worker"
     " process keeps its own rate limits (10 sign-in guesses would become 10 per process),"
@@ -38,6 +41,18 @@ class Listen:
     https_port: int | None = None
     workers: int = 1
     access_log: bool = True
+
+
+class SniSelector(Protocol):
+    """Chooses the certificate of each TLS handshake by its SNI name (a part provides it)."""
+
+    def serving_https(self) -> None:
+        """Called before the servers start: this process will terminate TLS."""
+
+    def sni_callback(
+        self, connection: ssl.SSLObject, server_name: str | None, default: ssl.SSLContext
+    ) -> None:
+        """`ssl.SSLContext.sni_callback`: sets `connection.context`, or leaves the default."""
 
 
 class _Server(uvicorn.Server):
@@ -123,8 +138,13 @@ async def _serve_all(
     servers = [(_Server(_config(app, listen)), sockets[0])]
     if len(sockets) > 1:
         cert, key = tls_files(settings)
-        tls = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
-        servers.append((_Server(_config(app, listen, **tls)), sockets[1]))
+        config = _config(app, listen, ssl_certfile=str(cert), ssl_keyfile=str(key))
+        config.load()
+        selector: SniSelector | None = app.extensions.get(SNI_EXTENSION)
+        if selector is not None and config.ssl is not None:
+            selector.serving_https()  # before the lifespan starts, which loads them
+            config.ssl.sni_callback = selector.sni_callback
+        servers.append((_Server(config), sockets[1]))
     redact_access_log(app)  # after the configs above set Uvicorn's logging up
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -16,7 +16,7 @@ import ipaddress
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -203,6 +203,9 @@ class HostResolver:
         ttl = LOCAL_TTL_WITH_REDIS_SECONDS if shared.enabled else settings.host_cache_seconds
         self.local: LocalCache[Site | None] = LocalCache(ttl=ttl)
         self._in_flight: dict[str, asyncio.Future[Site | None]] = {}
+        # Told of every invalidation this instance applies, its own or another's (None:
+        # everything, after a lost subscription): what else caches by hostname follows.
+        self.listeners: list[Callable[[list[str] | None], None]] = []
 
     def store_hostname(self, slug: str) -> str:
         return f"{slug}.{self.settings.platform_domain}"
@@ -295,6 +298,7 @@ class HostResolver:
         """Forget `hostnames` here, in Redis, and (through pub/sub) on every other instance."""
         for hostname in hostnames:
             self._forget(hostname)
+        self._tell(hostnames)
         await self.shared.fence(*(f"host:{hostname}" for hostname in hostnames), ttl=FENCE_SECONDS)
         await self.shared.publish(INVALIDATION_CHANNEL, json.dumps(hostnames))
 
@@ -305,15 +309,24 @@ class HostResolver:
         try:
             hostnames = json.loads(message)
         except ValueError:
-            self.local.clear()
+            self._clear()
             return
         for hostname in hostnames:
             self._forget(str(hostname))
+        self._tell([str(hostname) for hostname in hostnames])
+
+    def _clear(self) -> None:
+        self.local.clear()
+        self._tell(None)
+
+    def _tell(self, hostnames: list[str] | None) -> None:
+        for listener in self.listeners:
+            listener(hostnames)
 
     async def listen(self) -> None:
         """Apply other instances' invalidations until cancelled (only with Redis)."""
         await self.shared.listen(
-            INVALIDATION_CHANNEL, self._on_invalidation, on_reconnect=self.local.clear
+            INVALIDATION_CHANNEL, self._on_invalidation, on_reconnect=self._clear
         )
 
     def start_listening(self) -> asyncio.Task[None] | None:

@@ -1,13 +1,29 @@
-"""What the tls part adds to the app: so far, that ACME's HTTP-01 challenges are answered on
-any host, before host resolution (the challenge route and issuance come with the
-certificates issue)."""
+"""What the tls part adds to the app: HTTP-01 challenges answered on any host before host
+resolution; with an ACME directory set, the certificate work of every verified custom
+domain (the `acme_order` job); and, in `serve --https-port`, the certificate of each
+handshake chosen by its SNI name."""
 
 from __future__ import annotations
 
 from payfacile.platform.registry import Registry
-
-ACME_CHALLENGE_PATH = "/.well-known/acme-challenge/"
+from payfacile.platform.server import SNI_EXTENSION
+from payfacile.tenants.hosts import EXTENSION as HOSTS
+from payfacile.tenants.hosts import HostResolver
+from payfacile.tls import challenges, issuance
+from payfacile.tls.sni import CertificateCache
 
 
 def register(registry: Registry) -> None:
-    registry.hostless_paths.append(ACME_CHALLENGE_PATH)
+    services = registry.services
+    hosts = registry.extensions[HOSTS]
+    assert isinstance(hosts, HostResolver)  # the tenants part registers first
+    found = challenges.Challenges(services.shared)
+    registry.extensions[challenges.EXTENSION] = found
+    registry.hostless_paths.append(challenges.PATH)
+    registry.blueprints.append(challenges.blueprint)
+    certificates = CertificateCache(services.settings, hosts)
+    registry.extensions[SNI_EXTENSION] = certificates
+    registry.lifespans.append(certificates.running)
+    if services.settings.acme_directory_url:
+        tools = issuance.Tools(hosts=hosts, challenges=found, limiter=services.limiter)
+        registry.jobs.add_kind(issuance.order_job(tools))

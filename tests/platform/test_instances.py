@@ -53,10 +53,11 @@ def server(
     *extra: str,
     env: dict[str, str] | None = None,
     access_log: bool = False,
+    port: int | None = None,
 ) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
-    """`payfacile serve` on a free port, ready; what it prints goes to
+    """`payfacile serve` on `port` (a free one by default), ready; what it prints goes to
     `{DATA_DIR}/server-{port}.log` (unbuffered)."""
-    port = free_port()
+    port = port or free_port()
     log_path = settings.data_dir / f"server-{port}.log"
     quiet = [] if access_log else ["--no-access-log"]
     with log_path.open("wb") as log:
