@@ -339,7 +339,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     from payfacile.platform.server import Listen, serve
     from payfacile.platform.urls import central_url, origin
 
-    settings = settings.serving_on(args.port)
+    settings = settings.serving_on(args.port, args.https_port)
     central = central_url(settings, "/")
     _say(f"PayFacile: open the central host at {central}")
     _say(f"  demo portal:   {origin(settings, f'demo.{settings.platform_domain}')}/portal/")

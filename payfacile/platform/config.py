@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     secret_key: CommaList = Field(default_factory=list)
     public_scheme: Literal["http", "https"] | None = None
     public_port: int | None = None
+    public_https_port: int | None = None  # of links to HTTPS custom domains; None: 443
     trusted_proxies: CommaList = Field(default_factory=list)
     smtp_url: str = ""
     mail_from: str = ""
@@ -131,12 +132,18 @@ class Settings(BaseSettings):
     def production(self) -> bool:
         return self.env == "production"
 
-    def serving_on(self, port: int) -> Settings:
-        """These settings for a server listening on `port`: outside production, emailed links
-        use that port, unless `PUBLIC_PORT` was given (a proxy in front, say)."""
-        if self.production or self._public_port_given:
+    def serving_on(self, port: int, https_port: int | None = None) -> Settings:
+        """These settings for a server listening on `port` (and `https_port`): outside
+        production, links use those ports, unless `PUBLIC_PORT` or `PUBLIC_HTTPS_PORT` was
+        given (a proxy in front, say)."""
+        if self.production:
             return self
-        return self.model_copy(update={"public_port": port})
+        update: dict[str, int] = {}
+        if not self._public_port_given:
+            update["public_port"] = port
+        if https_port is not None and "public_https_port" not in self.model_fields_set:
+            update["public_https_port"] = https_port
+        return self.model_copy(update=update) if update else self
 
     @cached_property
     def secret_keys(self) -> list[bytes]:

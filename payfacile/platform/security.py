@@ -15,7 +15,8 @@ import ipaddress
 import secrets
 from urllib.parse import urlsplit
 
-from quart import Request, Response, g
+from quart import Request, Response, g, has_request_context
+from quart import request as current_request
 from werkzeug.sansio.response import Response as BaseResponse
 
 from payfacile.platform.config import Settings
@@ -87,7 +88,7 @@ class Csrf:
                 self.cookie_name,
                 value,
                 path="/",
-                secure=self.settings.production,
+                secure=cookies_secure(self.settings),
                 httponly=True,
                 samesite="Lax",
             )
@@ -121,10 +122,11 @@ def content_security_policy(nonce: str) -> str:
 
 
 def apply_security_headers(
-    response: Response, *, nonce: str, production: bool, signed_in: bool = False
+    response: Response, *, nonce: str, hsts: bool, signed_in: bool = False
 ) -> None:
     """The headers every response carries; a signed-in HTML page is also never stored by a
-    browser or a proxy (the back button on a shared computer must not show it)."""
+    browser or a proxy (the back button on a shared computer must not show it). `hsts`: in
+    production, and on a custom domain served with its certificate (a part sets `g.hsts`)."""
     headers = response.headers
     if signed_in and response.mimetype == "text/html":
         headers["Cache-Control"] = "no-store"
@@ -133,8 +135,16 @@ def apply_security_headers(
     for name, value in CONSTANT_HEADERS:
         if name not in headers:
             headers[name] = value
-    if production and HSTS[0] not in headers:
+    if hsts and HSTS[0] not in headers:
         headers[HSTS[0]] = HSTS[1]
+
+
+def cookies_secure(settings: Settings) -> bool:
+    """Whether cookies carry Secure: always in production (whose `__Host-` names require
+    it), and elsewhere on a request that came over HTTPS."""
+    if settings.production:
+        return True
+    return has_request_context() and forwarded_scheme(current_request, settings) == "https"
 
 
 def client_address(request: Request, settings: Settings) -> str:

@@ -19,6 +19,7 @@ from werkzeug.sansio.response import Response
 from payfacile.platform.cache import Shared
 from payfacile.platform.config import Settings
 from payfacile.platform.models import Session, SessionKind
+from payfacile.platform.security import cookies_secure
 
 SESSION_LIFETIME = timedelta(days=14)
 TOUCH_EVERY = timedelta(minutes=5)
@@ -178,7 +179,7 @@ class Sessions:
             token,
             max_age=int(SESSION_LIFETIME.total_seconds()),
             path="/",
-            secure=self.settings.production,
+            secure=cookies_secure(self.settings),
             httponly=True,
             samesite="Lax",
         )
@@ -187,7 +188,7 @@ class Sessions:
         response.delete_cookie(
             self.cookie_name,
             path="/",
-            secure=self.settings.production,
+            secure=cookies_secure(self.settings),
             httponly=True,
             samesite="Lax",
         )

@@ -16,6 +16,12 @@ def origin(settings: Settings, hostname: str) -> str:
     return f"{settings.public_scheme}://{hostname}{port}"
 
 
+def https_origin(settings: Settings, hostname: str) -> str:
+    """`https://hostname[:port]`: a custom domain with a certificate (`PUBLIC_HTTPS_PORT`)."""
+    port = f":{settings.public_https_port}" if settings.public_https_port else ""
+    return f"https://{hostname}{port}"
+
+
 def central_url(settings: Settings, path: str) -> str:
     return f"{origin(settings, settings.platform_domain)}{path}"
 

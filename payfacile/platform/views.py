@@ -13,7 +13,7 @@ from werkzeug.routing import MapAdapter, RequestRedirect
 from payfacile.platform import db
 from payfacile.platform.errors import InvalidInput
 from payfacile.platform.i18n import LANGUAGE_COOKIE, LANGUAGES
-from payfacile.platform.security import client_address
+from payfacile.platform.security import client_address, cookies_secure
 from payfacile.platform.services import services
 from payfacile.platform.text import _l
 
@@ -56,7 +56,7 @@ async def choose_language() -> ResponseReturnValue:
         language,
         max_age=365 * 24 * 3600,
         path="/",
-        secure=found.settings.production,
+        secure=cookies_secure(found.settings),
         httponly=True,
         samesite="Lax",
     )

@@ -141,7 +141,7 @@ def _register_request_flow(app: Quart, registry: Registry) -> None:
         apply_security_headers(
             response,
             nonce=getattr(g, "csp_nonce", ""),
-            production=found.settings.production,
+            hsts=found.settings.production or g.get("hsts", False),
             signed_in=g.get("session") is not None,
         )
         return response

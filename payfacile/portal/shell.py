@@ -16,8 +16,9 @@ from quart.typing import ResponseReturnValue
 from payfacile.platform.errors import NotFound
 from payfacile.platform.i18n import LANGUAGE_COOKIE
 from payfacile.platform.models import SessionKind
+from payfacile.platform.services import services
 from payfacile.platform.text import Message, _l
-from payfacile.platform.urls import same_path_on
+from payfacile.platform.urls import https_origin, same_path_on
 from payfacile.portal import customers
 from payfacile.portal.auth import HOME
 from payfacile.portal.models import Customer
@@ -47,7 +48,8 @@ async def portal_request() -> ResponseReturnValue | None:
     if site is None or site.kind != "store":
         raise NotFound(_l("The customer portal lives on each store's own address."))
     if site.primary_domain and not site.custom_domain:
-        target = same_path_on(f"https://{site.primary_domain}", request.path, request.query_string)
+        base = https_origin(services().settings, site.primary_domain)
+        target = same_path_on(base, request.path, request.query_string)
         return redirect(target, 301)
     g.customer = await _signed_in_customer()
     if g.customer is not None:

@@ -30,6 +30,7 @@ from payfacile.platform.errors import BadHost, NoStoreHere
 from payfacile.platform.text import _l
 from payfacile.tenants.models import (
     SERVING_DOMAIN_STATUSES,
+    WITH_CERTIFICATE,
     Domain,
     DomainStatus,
     Store,
@@ -156,6 +157,7 @@ class Site:
     store: Store | None = None
     custom_domain: bool = False
     primary_domain: str | None = None  # the store's active primary custom domain, if any
+    secure: bool = False  # a custom domain with a certificate: HTTPS only, with HSTS
 
 
 def _store_to_dict(store: Store) -> dict[str, Any]:
@@ -178,6 +180,7 @@ def _encode(site: Site | None) -> str:
             "store": _store_to_dict(site.store) if site.store else None,
             "custom_domain": site.custom_domain,
             "primary_domain": site.primary_domain,
+            "secure": site.secure,
         }
     )
 
@@ -193,6 +196,7 @@ def _decode(raw: str | bytes) -> Site | None:
         store=store,
         custom_domain=data["custom_domain"],
         primary_domain=data["primary_domain"],
+        secure=data.get("secure", False),
     )
 
 
@@ -279,7 +283,13 @@ class HostResolver:
         )
         if domain is None:
             return None
-        return Site(hostname=hostname, kind="store", store=domain.store, custom_domain=True)
+        return Site(
+            hostname=hostname,
+            kind="store",
+            store=domain.store,
+            custom_domain=True,
+            secure=domain.status in WITH_CERTIFICATE,
+        )
 
     async def _active_primary(self, store: Store) -> str | None:
         domain = (

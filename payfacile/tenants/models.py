@@ -39,6 +39,8 @@ SERVING_DOMAIN_STATUSES = frozenset(
         DomainStatus.DNS_MOVED,
     }
 )
+# Served over HTTPS with the platform's certificate: plain HTTP redirects, responses carry HSTS.
+WITH_CERTIFICATE = frozenset({DomainStatus.ACTIVE, DomainStatus.RENEWING})
 
 
 class Store(Model):

@@ -12,16 +12,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, cast
 
-from quart import g, request
+from quart import g, redirect, request
+from werkzeug.exceptions import HTTPException
 
 from payfacile.platform.account_pages import AccountPages
 from payfacile.platform.brand import PLATFORM
 from payfacile.platform.config import Settings
 from payfacile.platform.errors import BadHost, NotFound, StoreUnavailable
 from payfacile.platform.i18n import DEFAULT_LANGUAGE, pick_locale
+from payfacile.platform.security import forwarded_scheme
 from payfacile.platform.services import services
 from payfacile.platform.text import Message, _l
-from payfacile.platform.urls import central_url, origin
+from payfacile.platform.urls import central_url, https_origin, origin, same_path_on
 from payfacile.platform.zones import UTC_ZONE
 from payfacile.tenants.accounts import CentralDirectory, email_reset_link
 from payfacile.tenants.branding import brand_of
@@ -58,6 +60,10 @@ async def resolve_site() -> None:
     g.brand = brand_of(store) if store is not None else PLATFORM
     g.locale = pick_locale(request, store.locale if store is not None else DEFAULT_LANGUAGE)
     g.time_zone = store.zone if store is not None else UTC_ZONE
+    if site.secure:
+        if forwarded_scheme(request, services().settings) == "http":
+            _to_https(site.hostname)
+        g.hsts = True  # the kernel adds Strict-Transport-Security to the answer
     if store is not None and store.status == StoreStatus.SUSPENDED:
         raise StoreUnavailable(
             _l(
@@ -65,6 +71,16 @@ async def resolve_site() -> None:
                 store=store.name,
             )
         )
+
+
+def _to_https(hostname: str) -> None:
+    """A custom domain with a certificate is HTTPS only: the same address over HTTPS, 301
+    for a GET or HEAD, 308 (the method and body kept) for anything else. (ACME's challenge
+    path is answered before this hook, over HTTP, as the CA asks.)"""
+    base = https_origin(services().settings, hostname)
+    target = same_path_on(base, request.path, request.query_string)
+    status = 301 if request.method in {"GET", "HEAD"} else 308
+    raise HTTPException(response=redirect(target, status))
 
 
 async def require_central() -> None:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from payfacile.platform.config import Settings
-from payfacile.platform.urls import origin
-from payfacile.tenants.models import Domain, DomainStatus, Store
+from payfacile.platform.urls import https_origin, origin
+from payfacile.tenants.models import WITH_CERTIFICATE, Domain, DomainStatus, Store
 from payfacile.tenants.scope import scoped
 
-WITH_CERTIFICATE = (DomainStatus.ACTIVE, DomainStatus.RENEWING)
 # Over plain HTTP (development), a verified domain serves before it has a certificate.
 SERVING_OVER_HTTP = (DomainStatus.VERIFIED, DomainStatus.ISSUING, *WITH_CERTIFICATE)
 
@@ -24,7 +23,7 @@ async def store_url(settings: Settings, store: Store, path: str) -> str:
         .first()
     )
     if primary is not None and primary.status in WITH_CERTIFICATE:
-        return f"https://{primary.hostname}{path}"
+        return f"{https_origin(settings, primary.hostname)}{path}"
     if primary is not None:
         return f"{origin(settings, primary.hostname)}{path}"
     return f"{origin(settings, f'{store.slug}.{settings.platform_domain}')}{path}"

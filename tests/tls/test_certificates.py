@@ -5,6 +5,8 @@ TLS handshake with SNI whose chain verifies against Pebble's root."""
 from __future__ import annotations
 
 import contextlib
+import http.client
+import re
 import socket
 import ssl
 import subprocess
@@ -95,6 +97,17 @@ def background(settings: Settings, tmp_path: Path) -> Iterator[None]:
         stop_all(processes)
 
 
+def plain(port: int, host: str, path: str) -> tuple[int, str]:
+    """The status and Location of a plain-HTTP GET of `path` on `host`."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request("GET", path, headers={"Host": host})
+        answer = connection.getresponse()
+        return answer.status, answer.getheader("Location") or ""
+    finally:
+        connection.close()
+
+
 def certs(settings: Settings) -> subprocess.CompletedProcess[str]:
     return payfacile(settings, "certs", "list")
 
@@ -120,9 +133,25 @@ def test_a_verified_domain_gets_a_certificate_served_by_its_name_at_the_handshak
 
         answer = get(https_port, host, root)
         assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+        head = answer.split(b"\r\n\r\n", 1)[0].lower()
+        assert b"strict-transport-security: max-age=31536000" in head
+        assert re.search(rb"set-cookie: [^\r]*; secure", head)  # over HTTPS, even in tests
         with handshake(https_port, host, root) as connection:
             leaf = connection.getpeercert()
         assert ("DNS", host) in leaf["subjectAltName"]
+
+        # Plain HTTP now redirects to HTTPS, except ACME's challenges; the platform
+        # subdomain's portal sends its visitors to this primary domain.
+        secure_origin = f"https://{host}:{https_port}"
+        assert plain(http_port, host, "/portal/orders?page=2") == (
+            301,
+            f"{secure_origin}/portal/orders?page=2",
+        )
+        assert plain(http_port, host, "/.well-known/acme-challenge/" + "x" * 43)[0] == 404
+        assert plain(http_port, "acme.payfacile.localhost", "/portal/login") == (
+            301,
+            f"{secure_origin}/portal/login",
+        )
 
         # Another name gets the default certificate (the platform's), not this store's.
         with pytest.raises(ssl.SSLCertVerificationError):
