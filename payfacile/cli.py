@@ -261,6 +261,27 @@ def _when(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
 
 
+async def cmd_keys_rotate(settings: Settings, _args: argparse.Namespace) -> None:
+    from payfacile.app import registry
+    from payfacile.platform.crypto import InvalidToken, reseal_column
+
+    columns = registry(settings).sealed
+    async with connected(settings):
+        for column in columns:
+            _say(f"Sealing {column.name} again under the newest SECRET_KEY…")
+            done = 0
+            try:
+                async for done, total in reseal_column(settings, column):
+                    _say(f"  {done}/{total}")
+            except InvalidToken as error:
+                raise SystemExit(
+                    f"payfacile: a value of {column.name} opens under none of the listed keys:"
+                    " keep every key it may have been sealed with in PAYFACILE_SECRET_KEY"
+                ) from error
+            _say(f"  {done} done.")
+    _say("Every sealed value now opens with the first key: older keys can be dropped.")
+
+
 async def cmd_domains_primary(settings: Settings, args: argparse.Namespace) -> None:
     from payfacile.tenants import domains
 
@@ -495,6 +516,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     list_certs.add_argument("--store", metavar="SLUG", help="one store's only")
     list_certs.set_defaults(handler=cmd_certs_list)
+
+    keys = commands.add_parser("keys", help="the secret keys")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    key_commands.add_parser(
+        "rotate",
+        help="seal every stored secret again under the first PAYFACILE_SECRET_KEY",
+    ).set_defaults(handler=cmd_keys_rotate)
 
     stores = commands.add_parser("stores", help="onboard and manage stores")
     store_commands = stores.add_subparsers(dest="stores_command", required=True, metavar="ACTION")

@@ -38,6 +38,21 @@ class Pebble:
     http_port: int
     log: Path
 
+    def _logged(self, marker: str) -> int:
+        return self.log.read_text().count(marker)
+
+    def orders(self) -> int:
+        """Orders placed with this CA so far (its own log says)."""
+        return self._logged("Added order")
+
+    def issued(self) -> int:
+        """Certificates this CA issued so far."""
+        return self._logged("Issued certificate serial")
+
+    def accounts(self) -> int:
+        """Accounts registered with this CA so far."""
+        return self._logged("POST /sign-me-up")
+
     def root_pem(self) -> str:
         context = ssl.create_default_context(cafile=str(self.ca_bundle))
         url = f"https://127.0.0.1:{self.management_port}/roots/0"
@@ -96,8 +111,10 @@ def running(
     dns_server: str,
     http_port: int,
     nonce_reject_percent: int = 0,
+    validation_sleep: int = 0,
 ) -> Iterator[Pebble]:
-    """A Pebble of its own until the block ends, validating at once (no sleeps)."""
+    """A Pebble of its own until the block ends, validating at once, or after a random wait
+    of up to `validation_sleep` seconds (as a busy CA does)."""
     ca, cert, key = _listener_certificate(directory)
     listen, management = free_port(), free_port()
     config = directory / "pebble-config.json"
@@ -120,7 +137,11 @@ def running(
     log = directory / "pebble.log"
     environment = {
         **os.environ,
-        "PEBBLE_VA_NOSLEEP": "1",
+        **(
+            {"PEBBLE_VA_SLEEPTIME": str(validation_sleep)}
+            if validation_sleep
+            else {"PEBBLE_VA_NOSLEEP": "1"}
+        ),
         "PEBBLE_WFE_NONCEREJECT": str(nonce_reject_percent),
         "PEBBLE_AUTHZREUSE": "0",
     }

@@ -131,6 +131,9 @@ async def queue_email(
 
 
 SEALED = "outbox-links"
+SEALED_LINKS = crypto.SealedColumn(
+    name="links of emails not yet sent", rows=OutboxEmail.all, field="sealed", purpose=SEALED
+)
 
 
 def with_links(row: OutboxEmail, links: Mapping[str, str]) -> tuple[str, str]:

@@ -14,7 +14,9 @@ from typing import Any
 from quart import Blueprint
 
 from payfacile.platform.asgi import ASGIApp
+from payfacile.platform.crypto import SealedColumn
 from payfacile.platform.jobs import JobRegistry, kernel_jobs
+from payfacile.platform.mail import SEALED_LINKS
 from payfacile.platform.services import Services
 
 RequestHook = Callable[[], Awaitable[None]]
@@ -39,3 +41,6 @@ class Registry:
     # A part's own long-lived services, put in `app.extensions` under these keys.
     extensions: dict[str, object] = field(default_factory=dict)
     jobs: JobRegistry = field(default_factory=kernel_jobs)
+    # Columns stored sealed with the secret key, for `payfacile keys rotate` (the kernel's
+    # own: the links of emails not yet sent).
+    sealed: list[SealedColumn] = field(default_factory=lambda: [SEALED_LINKS])

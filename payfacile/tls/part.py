@@ -5,12 +5,17 @@ handshake chosen by its SNI name."""
 
 from __future__ import annotations
 
+import functools
+
+from payfacile.platform.crypto import SealedColumn
 from payfacile.platform.registry import Registry
 from payfacile.platform.server import SNI_EXTENSION
 from payfacile.tenants.hosts import EXTENSION as HOSTS
 from payfacile.tenants.hosts import HostResolver
+from payfacile.tenants.scope import across_stores
 from payfacile.tls import challenges, issuance
-from payfacile.tls.sni import CertificateCache
+from payfacile.tls.models import AcmeAccount, Certificate
+from payfacile.tls.sni import KEY_PURPOSE, CertificateCache
 
 
 def register(registry: Registry) -> None:
@@ -24,6 +29,22 @@ def register(registry: Registry) -> None:
     certificates = CertificateCache(services.settings, hosts)
     registry.extensions[SNI_EXTENSION] = certificates
     registry.lifespans.append(certificates.running)
+    registry.sealed.extend(
+        [
+            SealedColumn(
+                name="certificate keys",
+                rows=functools.partial(across_stores, Certificate, reason="platform admin"),
+                field="key_encrypted",
+                purpose=KEY_PURPOSE,
+            ),
+            SealedColumn(
+                name="ACME account keys",
+                rows=AcmeAccount.all,
+                field="key_encrypted",
+                purpose=issuance.ACCOUNT_KEY_PURPOSE,
+            ),
+        ]
+    )
     if services.settings.acme_directory_url:
         tools = issuance.Tools(hosts=hosts, challenges=found, limiter=services.limiter)
         registry.jobs.add_kind(issuance.order_job(tools))

@@ -117,9 +117,39 @@ async def test_custom_domain_serves_from_verified_on(
 ) -> None:
     store = await make_store("acme", name="Acme Coffee")
     await make_domain(store, "shop.acme.test", status)
-    response = await client.get("/portal/login", headers={"Host": "Shop.Acme.Test"})
+    response = await client.get("/portal/login", headers={"Host": "Shop.Acme.Test"}, scheme="https")
     assert response.status_code == (200 if serves else 404)
     assert ("Acme Coffee" in await response.get_data(as_text=True)) is serves
+
+
+@pytest.mark.parametrize(
+    ("status", "https_only"),
+    [
+        (DomainStatus.VERIFIED, False),
+        (DomainStatus.ISSUING, False),
+        (DomainStatus.ACTIVE, True),
+        (DomainStatus.RENEWING, True),
+        (DomainStatus.DNS_MOVED, False),
+    ],
+)
+async def test_a_domain_with_its_certificate_is_https_only_with_hsts(
+    client: Client, status: DomainStatus, https_only: bool
+) -> None:
+    store = await make_store("acme")
+    await make_domain(store, "shop.acme.test", status)
+    plain = await client.get("/portal/login?next=%2Fportal%2F", headers={"Host": "shop.acme.test"})
+    posted = await client.post("/portal/login", headers={"Host": "shop.acme.test"})
+    secure = await client.get("/portal/login", headers={"Host": "shop.acme.test"}, scheme="https")
+    if https_only:
+        assert plain.status_code == 301
+        assert plain.headers["Location"] == "https://shop.acme.test/portal/login?next=%2Fportal%2F"
+        assert posted.status_code == 308  # a form sent over HTTP is sent again, not lost
+        assert secure.headers["Strict-Transport-Security"] == "max-age=31536000"
+        assert "secure" in secure.headers["Set-Cookie"].lower()
+    else:
+        assert plain.status_code == 200
+        assert "Strict-Transport-Security" not in plain.headers
+        assert "secure" not in plain.headers["Set-Cookie"].lower()
 
 
 async def test_active_primary_domain_takes_over_the_subdomain(client: Client) -> None:
@@ -128,7 +158,9 @@ async def test_active_primary_domain_takes_over_the_subdomain(client: Client) ->
     response = await client.get("/portal/?tab=orders", headers={"Host": "acme.payfacile.localhost"})
     assert response.status_code == 301
     assert response.headers["Location"] == "https://shop.acme.test/portal/?tab=orders"
-    on_domain = await client.get("/portal/login", headers={"Host": "shop.acme.test"})
+    on_domain = await client.get(
+        "/portal/login", headers={"Host": "shop.acme.test"}, scheme="https"
+    )
     assert on_domain.status_code == 200
 
 
