@@ -13,6 +13,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
@@ -255,6 +256,16 @@ async def cmd_certs_list(settings: Settings, args: argparse.Namespace) -> None:
         if state.problem:
             meaning = issuance.PROBLEMS.get(state.problem, state.problem)
             _say(f"    last order failed ({state.failures} in a row): {meaning}: {state.error}")
+
+
+async def cmd_certs_export(settings: Settings, args: argparse.Namespace) -> None:
+    from payfacile.tls.export import CRT_LIST, bundles, write
+
+    async with connected(settings):
+        found = await bundles(settings)
+    directory = await asyncio.to_thread(lambda: Path(args.directory).expanduser().resolve())
+    await asyncio.to_thread(write, directory, found, _say)
+    _say(f"{len(found)} certificates in {directory}; HAProxy: crt-list {directory / CRT_LIST}")
 
 
 def _when(moment: datetime) -> str:
@@ -516,6 +527,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     list_certs.add_argument("--store", metavar="SLUG", help="one store's only")
     list_certs.set_defaults(handler=cmd_certs_list)
+    export_certs = cert_commands.add_parser(
+        "export", help="write PEM bundles and a HAProxy crt-list, for a terminator in front"
+    )
+    export_certs.add_argument("directory", metavar="DIR")
+    export_certs.set_defaults(handler=cmd_certs_export)
 
     keys = commands.add_parser("keys", help="the secret keys")
     key_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")

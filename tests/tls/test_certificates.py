@@ -190,6 +190,14 @@ def test_a_verified_domain_gets_a_certificate_served_by_its_name_at_the_handshak
     row = next(line for line in listed.splitlines() if line.startswith(host))
     assert row.split()[1:3] == ["acme", "active"]
 
+    # For a terminator in front: a bundle per domain, and HAProxy's crt-list naming it.
+    exported = payfacile(settings, "certs", "export", str(tmp_path / "export"))
+    assert exported.returncode == 0, exported.stderr
+    bundle = tmp_path / "export" / f"{host}.pem"
+    assert (tmp_path / "export" / "crt-list.txt").read_text() == f"{bundle} {host}\n"
+    assert bundle.stat().st_mode & 0o777 == 0o600
+    ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(bundle)
+
 
 def connected(settings: Settings, challtestsrv: ChallTestSrv) -> str:
     """A new store's domain with its records set in DNS, and its CNAME's target addressed
