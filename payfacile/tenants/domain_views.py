@@ -4,9 +4,10 @@ certificate on demand: `GET /.well-known/payfacile/tls-allowed?domain=HOST`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
-from quart import Blueprint, g, redirect, render_template, request
+from quart import Blueprint, current_app, g, redirect, render_template, request
 from quart.typing import ResponseReturnValue
 
 from payfacile.platform.errors import BadHost, Conflict, InvalidInput, NoStoreHere, RateLimited
@@ -16,7 +17,7 @@ from payfacile.platform.text import Message, Text, _l
 from payfacile.tenants import dns_check, domains
 from payfacile.tenants.hosts import guarded_host, normalise_host, resolver
 from payfacile.tenants.merchant_views import owner_only, store_dashboard
-from payfacile.tenants.models import Domain, DomainStatus
+from payfacile.tenants.models import Domain, DomainStatus, Store
 
 TLS_ALLOWED_PATH = "/.well-known/payfacile/tls-allowed"
 
@@ -68,6 +69,22 @@ BADGES = {
 
 
 @dataclass(frozen=True)
+class Detail:
+    """What another part says of a domain on its page, under its own heading (the tls part:
+    the HTTPS certificate). `problem` is shown as an error to fix or wait out."""
+
+    heading: Message
+    lines: list[Text] = field(default_factory=list)
+    problem: Text | None = None
+    technical: str = ""  # the detail as a machine gave it, for the curious and for support
+
+
+# Where a part puts its `DetailsOf` in `app.extensions`: the page asks it for each domain.
+DETAILS_EXTENSION = "tenants.domain_details"
+DetailsOf = Callable[[Store], Awaitable[dict[int, Detail]]]
+
+
+@dataclass(frozen=True)
 class Row:
     """One record to create, with what the last check found of it."""
 
@@ -89,9 +106,10 @@ class Shown:
     rows: list[Row]
     problems: list[Text]
     lookup_error: Text | None
+    detail: Detail | None = None
 
 
-def shown(domain: Domain) -> Shown:
+def shown(domain: Domain, detail: Detail | None = None) -> Shown:
     settings = services().settings
     report = dns_check.Report.from_json(domain.report)
     findings = {} if report is None else {(f.type, f.name): f for f in report.findings}
@@ -117,6 +135,7 @@ def shown(domain: Domain) -> Shown:
         rows=rows,
         problems=[domains.describe_problem(p, settings) for p in report.problems] if report else [],
         lookup_error=domains.describe_lookup_error() if report and report.lookup_error else None,
+        detail=detail,
     )
 
 
@@ -200,10 +219,14 @@ async def _render(
     status: int = 200,
 ) -> ResponseReturnValue:
     store = g.member.store
+    details_of: DetailsOf | None = current_app.extensions.get(DETAILS_EXTENSION)
+    details = await details_of(store) if details_of is not None else {}
     body = await render_template(
         "dashboard/domains.html",
         member=g.member,
-        domains=[shown(domain) for domain in await domains.domains_of(store)],
+        domains=[
+            shown(domain, details.get(domain.id)) for domain in await domains.domains_of(store)
+        ],
         errors=errors or {},
         values=values or {},
         notice=NOTICES.get(request.args.get("done", "")) if not errors else None,

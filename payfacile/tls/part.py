@@ -10,10 +10,11 @@ import functools
 from payfacile.platform.crypto import SealedColumn
 from payfacile.platform.registry import Registry
 from payfacile.platform.server import SNI_EXTENSION
+from payfacile.tenants.domain_views import DETAILS_EXTENSION
 from payfacile.tenants.hosts import EXTENSION as HOSTS
 from payfacile.tenants.hosts import HostResolver
 from payfacile.tenants.scope import across_stores
-from payfacile.tls import challenges, issuance
+from payfacile.tls import challenges, issuance, status
 from payfacile.tls.models import AcmeAccount, Certificate
 from payfacile.tls.sni import KEY_PURPOSE, CertificateCache
 
@@ -29,6 +30,7 @@ def register(registry: Registry) -> None:
     certificates = CertificateCache(services.settings, hosts)
     registry.extensions[SNI_EXTENSION] = certificates
     registry.lifespans.append(certificates.running)
+    registry.extensions[DETAILS_EXTENSION] = functools.partial(status.details, services.settings)
     registry.sealed.extend(
         [
             SealedColumn(

@@ -7,7 +7,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from payfacile.tenants.models import Domain, DomainStatus, Store
+from payfacile.platform.config import Settings
+from payfacile.platform.i18n import date, datetime_
+from payfacile.platform.text import Text, _l
+from payfacile.tenants.domain_views import Detail
+from payfacile.tenants.models import WITH_CERTIFICATE, Domain, DomainStatus, Store
 from payfacile.tenants.scope import across_stores, scoped
 from payfacile.tls.models import AcmeOrder, Certificate
 
@@ -50,5 +54,87 @@ async def states(store: Store | None = None) -> list[CertificateState]:
                 error=order.error if order else "",
                 failures=order.failures if order else 0,
             )
+        )
+    return found
+
+
+PROBLEM_WORDS = {
+    "preflight": _l(
+        "We could not reach this domain over HTTP to prove it is served here, as the"
+        " certificate authority will: check that its records are as shown above, and that"
+        " nothing else (a CDN, a proxy, another host) answers for it."
+    ),
+    "dns": _l(
+        "The certificate authority could not find this domain in DNS. Check its records"
+        " above: they may not be visible everywhere yet."
+    ),
+    "unauthorized": _l(
+        "The certificate authority reached a server that is not ours when it checked this"
+        " domain. Check that its records point here only (no other A or AAAA record)."
+    ),
+    "connection": _l(
+        "The certificate authority could not connect to this domain. Check its records"
+        " above, and that no firewall blocks port 80."
+    ),
+    "rate_limited": _l("The certificate authority asked us to wait before we ask again."),
+    "budget": _l(
+        "We pause requests to the certificate authority for this domain a while, to stay"
+        " well within its limits."
+    ),
+}
+PROBLEM_OTHERWISE = _l("The certificate authority could not issue it this time.")
+
+
+def problem_words(problem: str, settings: Settings) -> Text:
+    """A stored problem code (`issuance.PROBLEMS`) as the merchant reads it."""
+    if problem == "caa":
+        return _l(
+            "A CAA record on your domain does not allow our certificate authority. Add a CAA"
+            " record allowing %(issuer)s, or remove the CAA records.",
+            issuer=", ".join(settings.acme_caa_identities),
+        )
+    return PROBLEM_WORDS.get(problem, PROBLEM_OTHERWISE)
+
+
+async def details(settings: Settings, store: Store) -> dict[int, Detail]:
+    """What the merchant's Domains page says of each domain's certificate."""
+    domains = await scoped(store).query(Domain)
+    certificates = await scoped(store).query(Certificate).order_by("id")
+    orders = {order.domain_id: order for order in await scoped(store).query(AcmeOrder)}
+    newest = {certificate.domain_id: certificate for certificate in certificates}
+    now = dt.datetime.now(dt.UTC)
+    found = {}
+    for domain in domains:
+        certificate, order = newest.get(domain.id), orders.get(domain.id)
+        lines: list[Text] = []
+        if certificate is not None and certificate.not_after > now:
+            lines.append(
+                _l(
+                    "Valid until %(date)s. It is renewed automatically, from %(renewal)s.",
+                    date=date(certificate.not_after),
+                    renewal=date(certificate.renew_at or certificate.not_after),
+                )
+                if domain.status in WITH_CERTIFICATE
+                else _l("Valid until %(date)s.", date=date(certificate.not_after))
+            )
+        elif domain.status in {DomainStatus.VERIFIED, DomainStatus.ISSUING}:
+            if order is None or not order.problem:  # else the problem says where it is
+                lines.append(_l("Being obtained: this usually takes under a minute."))
+        else:
+            continue  # nothing to say before the domain is verified
+        problem = None
+        if order is not None and order.problem:
+            said = problem_words(order.problem, settings)
+            when = order.next_attempt_at
+            problem = (
+                _l("%(problem)s We try again on %(when)s.", problem=said, when=datetime_(when))
+                if when is not None
+                else said
+            )
+        found[domain.id] = Detail(
+            heading=_l("HTTPS certificate"),
+            lines=lines,
+            problem=problem,
+            technical=order.error if order is not None and order.problem else "",
         )
     return found
