@@ -64,6 +64,16 @@ class RateLimiter:
             retry_after=wait,
         )
 
+    async def used(self, rate: str, *identity: str) -> int:
+        """How many hits `identity` has in `rate`'s current window (0 if the store is down)."""
+        item = parse(rate)
+        try:
+            stats = await self.strategy.get_window_stats(item, *identity)
+        except StorageError as error:
+            log.warning("rate limit storage unavailable: %s", error)
+            return 0
+        return item.amount - stats.remaining
+
     async def clear(self, rate: str, *identity: str) -> None:
         try:
             await self.strategy.clear(parse(rate), *identity)

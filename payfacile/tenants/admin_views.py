@@ -62,7 +62,8 @@ NOTICES = {
 }
 
 
-async def _admin() -> Account:
+async def signed_in_admin() -> Account:
+    """The platform admin signed in on this request (else: to the sign-in page)."""
     session = require_sign_in(PAGES)
     admin = await accounts.ADMINS.get(session.subject_id)
     if admin is None:
@@ -72,7 +73,7 @@ async def _admin() -> Account:
 
 @blueprint.get("/")
 async def store_list() -> ResponseReturnValue:
-    admin = await _admin()
+    admin = await signed_in_admin()
     rows = await stores.list_stores()
     settings = services().settings
     return await render_template(
@@ -86,7 +87,7 @@ async def store_list() -> ResponseReturnValue:
 
 @blueprint.route("/stores/new", methods=["GET", "POST"])
 async def new_store() -> ResponseReturnValue:
-    admin = await _admin()
+    admin = await signed_in_admin()
     values = {"name": "", "slug": "", "owner_email": "", "time_zone": ""}
     errors: dict[str, Message] = {}
     if request.method == "POST":
@@ -117,7 +118,7 @@ ACTIONS = {
 @blueprint.route("/stores/<slug>/<action>", methods=["GET", "POST"])
 async def change_status(slug: str, action: str) -> ResponseReturnValue:
     """GET asks for confirmation; POST does it."""
-    admin = await _admin()
+    admin = await signed_in_admin()
     if action not in ACTIONS:
         raise InvalidInput(_l("Unknown action."))
     store = await stores.get_store(slug)
@@ -130,7 +131,7 @@ async def change_status(slug: str, action: str) -> ResponseReturnValue:
 
 @blueprint.post("/stores/<slug>/invitation")
 async def resend_invitation(slug: str) -> ResponseReturnValue:
-    await _admin()
+    await signed_in_admin()
     store = await stores.get_store(slug)
     await stores.resend_owner_invitation(services().settings, store)
     return redirect("/admin/?done=invited", 303)

@@ -64,10 +64,11 @@ PREFLIGHT_SECONDS = 10.0
 CERTS_PER_REGISTERED_DOMAIN = "45/7days"  # LE: 50 a week
 FAILED_VALIDATIONS_PER_HOST = "4/hour"  # LE: 5 an hour
 ORDERS_PER_ACCOUNT = "250/3hours"  # LE: 300 in 3 hours
+# Each budget: its rate, the limiter's name for it, and the CA's own limit above it.
 BUDGETS = {
-    "certificates": CERTS_PER_REGISTERED_DOMAIN,
-    "failed validations": FAILED_VALIDATIONS_PER_HOST,
-    "orders": ORDERS_PER_ACCOUNT,
+    "orders": (ORDERS_PER_ACCOUNT, "acme-orders", 300),
+    "certificates": (CERTS_PER_REGISTERED_DOMAIN, "acme-certificates", 50),
+    "failed validations": (FAILED_VALIDATIONS_PER_HOST, "acme-failed-validations", 5),
 }
 # What a stored problem code means, for the CLI and the logs (pages put it in words).
 PROBLEMS = {
@@ -83,6 +84,12 @@ PROBLEMS = {
     "unavailable": "the CA or the shared store could not be reached",
 }
 DNS_PROBLEMS = frozenset({"dns", "caa", "unauthorized", "connection"})
+
+
+async def spend(limiter: RateLimiter, budget: str, subject: str) -> None:
+    """Count one against `budget` (a `BUDGETS` name) for `subject`; `RateLimited` when spent."""
+    rate, counted_as, _ = BUDGETS[budget]
+    await limiter.hit(rate, counted_as, subject)
 
 
 def retry_after(failures: int) -> dt.timedelta:
@@ -171,9 +178,7 @@ async def work(tools: Tools, runtime: Runtime, row: AcmeOrder) -> None:
     if certificate is None:
         return  # the domain was removed while the CA worked: nothing to keep
     await _serving(tools, domain, certificate, row, new=True)
-    await tools.limiter.hit(
-        CERTS_PER_REGISTERED_DOMAIN, "acme-certificates", _registered(domain.hostname)
-    )
+    await spend(tools.limiter, "certificates", registered(domain.hostname))
     log.info("certificate for %s issued, valid until %s", domain.hostname, certificate.not_after)
 
 
@@ -187,7 +192,8 @@ def _renew_at(certificate: Certificate) -> dt.datetime:
     return certificate.renew_at or renewal_time(certificate.not_before, certificate.not_after)
 
 
-def _registered(hostname: str) -> str:
+def registered(hostname: str) -> str:
+    """The registered domain `hostname` is under (its budget of certificates is counted there)."""
     return dns_check.registrable_domain(hostname) or hostname
 
 
@@ -283,7 +289,7 @@ async def _order(
     session = await _session(settings)
     published: list[Challenge] = []
     try:
-        await tools.limiter.hit(ORDERS_PER_ACCOUNT, "acme-orders", settings.acme_directory_url)
+        await spend(tools.limiter, "orders", settings.acme_directory_url)
         profile = settings.acme_profile
         if profile and not await asyncio.to_thread(session.offers_profile, profile):
             log.warning("the CA offers no profile %r: ordering its default", profile)
@@ -298,9 +304,7 @@ async def _order(
             issued = await asyncio.to_thread(session.finish_order, order, challenges, deadline)
         except OrderFailed as failed:
             if failed.code in DNS_PROBLEMS:
-                await tools.limiter.hit(
-                    FAILED_VALIDATIONS_PER_HOST, "acme-failed-validations", hostname
-                )
+                await spend(tools.limiter, "failed validations", hostname)
             raise
         renew_at = await asyncio.to_thread(session.renewal_time, issued.chain_pem)
     except RateLimited as limited:
@@ -332,8 +336,12 @@ def _in(seconds: int) -> dt.datetime:
 
 async def _within_budgets(limiter: RateLimiter, hostname: str) -> None:
     try:
-        await limiter.check(CERTS_PER_REGISTERED_DOMAIN, "acme-certificates", _registered(hostname))
-        await limiter.check(FAILED_VALIDATIONS_PER_HOST, "acme-failed-validations", hostname)
+        for name, subject in (
+            ("certificates", registered(hostname)),
+            ("failed validations", hostname),
+        ):
+            rate, counted_as, _ = BUDGETS[name]
+            await limiter.check(rate, counted_as, subject)
     except BudgetSpent as spent:
         raise Stop(
             "budget", "certificates or failed validations", retry_at=_in(spent.retry_after)

@@ -14,7 +14,7 @@ from payfacile.tenants.domain_views import DETAILS_EXTENSION
 from payfacile.tenants.hosts import EXTENSION as HOSTS
 from payfacile.tenants.hosts import HostResolver
 from payfacile.tenants.scope import across_stores
-from payfacile.tls import challenges, issuance, status
+from payfacile.tls import admin_views, challenges, issuance, status
 from payfacile.tls.models import AcmeAccount, Certificate
 from payfacile.tls.sni import KEY_PURPOSE, CertificateCache
 
@@ -26,7 +26,7 @@ def register(registry: Registry) -> None:
     found = challenges.Challenges(services.shared)
     registry.extensions[challenges.EXTENSION] = found
     registry.hostless_paths.append(challenges.PATH)
-    registry.blueprints.append(challenges.blueprint)
+    registry.blueprints.extend([challenges.blueprint, admin_views.blueprint])
     certificates = CertificateCache(services.settings, hosts)
     registry.extensions[SNI_EXTENSION] = certificates
     registry.lifespans.append(certificates.running)

@@ -7,12 +7,16 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from limits import parse
+
 from payfacile.platform.config import Settings
 from payfacile.platform.i18n import date, datetime_
+from payfacile.platform.ratelimit import RateLimiter
 from payfacile.platform.text import Text, _l
 from payfacile.tenants.domain_views import Detail
 from payfacile.tenants.models import WITH_CERTIFICATE, Domain, DomainStatus, Store
 from payfacile.tenants.scope import across_stores, scoped
+from payfacile.tls import issuance
 from payfacile.tls.models import AcmeOrder, Certificate
 
 
@@ -138,3 +142,31 @@ async def details(settings: Settings, store: Store) -> dict[int, Detail]:
             technical=order.error if order is not None and order.problem else "",
         )
     return found
+
+
+@dataclass(frozen=True)
+class Budget:
+    """One of the platform's budgets under the CA's limits, and how much of it is used."""
+
+    name: str  # `issuance.BUDGETS` key
+    subject: str  # what it counts for: the account, a registered domain, a hostname
+    used: int
+    limit: int
+    ca_limit: int
+
+
+async def budgets(limiter: RateLimiter, settings: Settings, hostnames: list[str]) -> list[Budget]:
+    """The budgets in use now: the account's orders, the certificates of each registered
+    domain with any, the failed validations of each hostname with any."""
+    found = [await _budget(limiter, "orders", settings.acme_directory_url)]
+    for registered in sorted({issuance.registered(name) for name in hostnames}):
+        found.append(await _budget(limiter, "certificates", registered))
+    for hostname in sorted(hostnames):
+        found.append(await _budget(limiter, "failed validations", hostname))
+    return [budget for budget in found if budget.name == "orders" or budget.used]
+
+
+async def _budget(limiter: RateLimiter, name: str, subject: str) -> Budget:
+    rate, counted_as, ca_limit = issuance.BUDGETS[name]
+    used = await limiter.used(rate, counted_as, subject)
+    return Budget(name, subject, used, parse(rate).amount, ca_limit)
