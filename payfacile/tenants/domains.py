@@ -220,7 +220,7 @@ async def add(
                     .filter(id=holder.id, status__in=list(UNPROVEN))
                     .delete()
                 )
-                await _tell_owner(settings, holder.store, holder.hostname, "taken_over")
+                await tell_owner(settings, holder.store, holder.hostname, "taken_over")
             domain = await scoped(store).create(
                 Domain,
                 hostname=hostname,
@@ -315,7 +315,7 @@ async def apply(
         gone = await scoped(store).query(Domain).filter(id=domain.id, status=domain.status).delete()
         if gone:
             await hosts.invalidate_store(store, domain.hostname)
-            await _tell_owner(settings, store, domain.hostname, "removed")
+            await tell_owner(settings, store, domain.hostname, "removed")
         return DomainStatus.REMOVED
     async with in_transaction():
         moved = (
@@ -325,7 +325,7 @@ async def apply(
             .update(**values)
         )
         if moved and event:
-            await _tell_owner(settings, store, domain.hostname, event)
+            await tell_owner(settings, store, domain.hostname, event)
     if not moved:
         return domain.status  # removed or moved on meanwhile: this check changes nothing
     status: DomainStatus = values.get("status", domain.status)
@@ -387,7 +387,10 @@ def _summary(report: Report) -> str:
     return "; ".join(wrong + [f"{p.code} at {p.name}" for p in report.problems])
 
 
-async def _tell_owner(settings: Settings, store: Store, hostname: str, event: str) -> None:
+async def tell_owner(
+    settings: Settings, store: Store, hostname: str, event: str, **extra: str
+) -> None:
+    """Email the store's owner `event` about `hostname` (the `domain_news` email)."""
     from payfacile.tenants.stores import owner_of
 
     try:
@@ -405,6 +408,7 @@ async def _tell_owner(settings: Settings, store: Store, hostname: str, event: st
             "store_name": store.name,
             "days": PENDING_FOR.days,
             "url": central_url(settings, f"/dashboard/{store.slug}/domains"),
+            **extra,
         },
         store_id=store.id,
         language=store.locale,

@@ -36,6 +36,7 @@ class Certificate(TenantOwned):
     not_before = fields.DatetimeField()
     not_after = fields.DatetimeField(db_index=True)
     renew_at = fields.DatetimeField(null=True)  # the CA's ARI window, else a third left
+    expiry_warned_at = fields.DatetimeField(null=True)  # the owner told it is not renewed
     serial = fields.CharField(max_length=64)
     created_at = fields.DatetimeField(auto_now_add=True)
 

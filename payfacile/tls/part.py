@@ -8,13 +8,14 @@ from __future__ import annotations
 import functools
 
 from payfacile.platform.crypto import SealedColumn
+from payfacile.platform.jobs import Sweep
 from payfacile.platform.registry import Registry
 from payfacile.platform.server import SNI_EXTENSION
 from payfacile.tenants.domain_views import DETAILS_EXTENSION
 from payfacile.tenants.hosts import EXTENSION as HOSTS
 from payfacile.tenants.hosts import HostResolver
 from payfacile.tenants.scope import across_stores
-from payfacile.tls import admin_views, challenges, issuance, status
+from payfacile.tls import admin_views, challenges, expiry, issuance, status
 from payfacile.tls.models import AcmeAccount, Certificate
 from payfacile.tls.sni import KEY_PURPOSE, CertificateCache
 
@@ -50,3 +51,9 @@ def register(registry: Registry) -> None:
     if services.settings.acme_directory_url:
         tools = issuance.Tools(hosts=hosts, challenges=found, limiter=services.limiter)
         registry.jobs.add_kind(issuance.order_job(tools))
+        registry.jobs.add_sweep(
+            Sweep(
+                name="certificates running out unrenewed",
+                run=functools.partial(expiry.warn_of_expiry, services.settings),
+            )
+        )
