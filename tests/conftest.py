@@ -33,8 +33,10 @@ from payfacile.platform.mail import Mailer, with_links
 from payfacile.platform.models import OutboxEmail
 from payfacile.schema import MODEL_MODULES
 from payfacile.tenants.hosts import HostResolver, resolver_of
-from tests.challtestsrv import ChallTestSrv
+from tests.challtestsrv import ChallTestSrv, free_port
 from tests.challtestsrv import running as challtestsrv_running
+from tests.pebble import Pebble
+from tests.pebble import running as pebble_running
 
 T = TypeVar("T")
 
@@ -253,3 +255,54 @@ def challtestsrv() -> Iterator[ChallTestSrv]:
 def unique_host(label: str = "shop") -> str:
     """A hostname no other test uses, under a registered domain of its own."""
     return f"{label}.m{uuid.uuid4().hex[:10]}.example"
+
+
+@pytest.fixture
+def http_port() -> int:
+    """The port the app serves HTTP on, where Pebble fetches the challenges."""
+    return free_port()
+
+
+@pytest.fixture
+def nonce_reject_percent() -> int:
+    """How many of the good nonces Pebble rejects as bad (a test parametrizes it)."""
+    return 0
+
+
+@pytest.fixture
+def validation_sleep() -> int:
+    """Up to how many seconds Pebble waits before it validates (a test parametrizes it)."""
+    return 0
+
+
+@pytest.fixture
+def pebble(
+    challtestsrv: ChallTestSrv,
+    http_port: int,
+    tmp_path: Path,
+    nonce_reject_percent: int,
+    validation_sleep: int,
+) -> Iterator[Pebble]:
+    executable = require_tool("pebble", "pebble")
+    with pebble_running(
+        executable,
+        tmp_path / "pebble",
+        dns_server=challtestsrv.nameserver,
+        http_port=http_port,
+        nonce_reject_percent=nonce_reject_percent,
+        validation_sleep=validation_sleep,
+    ) as ca:
+        yield ca
+
+
+def ordering_from(settings: Settings, challtestsrv: ChallTestSrv, pebble: Pebble) -> Settings:
+    """`settings` ordering certificates from `pebble`, asking `challtestsrv` for DNS (a
+    test module's `settings` fixture returns this)."""
+    return settings.model_copy(
+        update={
+            "dns_nameservers": [challtestsrv.nameserver],
+            "acme_directory_url": pebble.directory_url,
+            "acme_ca_bundle": str(pebble.ca_bundle),
+            "acme_http_port": pebble.http_port,
+        }
+    )

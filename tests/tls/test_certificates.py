@@ -25,9 +25,8 @@ from payfacile.schema import MODEL_MODULES
 from payfacile.tenants.models import Domain
 from payfacile.tls.models import AcmeAccount, AcmeOrder, Certificate
 from tests.challtestsrv import ChallTestSrv, free_port
-from tests.conftest import require_tool, run_sync
+from tests.conftest import ordering_from, run_sync
 from tests.pebble import Pebble
-from tests.pebble import running as pebble_running
 from tests.platform.test_instances import server, wait_for
 from tests.platform.test_jobs import start_payfacile, stop_all
 from tests.tenants.test_domains_cli import added_with_its_records, domains
@@ -35,53 +34,8 @@ from tests.test_cli import payfacile
 
 
 @pytest.fixture
-def http_port() -> int:
-    """The port the app serves HTTP on, where Pebble fetches the challenges."""
-    return free_port()
-
-
-@pytest.fixture
-def nonce_reject_percent() -> int:
-    """How many of the good nonces Pebble rejects as bad (a test parametrizes it)."""
-    return 0
-
-
-@pytest.fixture
-def validation_sleep() -> int:
-    """Up to how many seconds Pebble waits before it validates (a test parametrizes it)."""
-    return 0
-
-
-@pytest.fixture
-def pebble(
-    challtestsrv: ChallTestSrv,
-    http_port: int,
-    tmp_path: Path,
-    nonce_reject_percent: int,
-    validation_sleep: int,
-) -> Iterator[Pebble]:
-    executable = require_tool("pebble", "pebble")
-    with pebble_running(
-        executable,
-        tmp_path / "pebble",
-        dns_server=challtestsrv.nameserver,
-        http_port=http_port,
-        nonce_reject_percent=nonce_reject_percent,
-        validation_sleep=validation_sleep,
-    ) as ca:
-        yield ca
-
-
-@pytest.fixture
 def settings(settings: Settings, challtestsrv: ChallTestSrv, pebble: Pebble) -> Settings:
-    return settings.model_copy(
-        update={
-            "dns_nameservers": [challtestsrv.nameserver],
-            "acme_directory_url": pebble.directory_url,
-            "acme_ca_bundle": str(pebble.ca_bundle),
-            "acme_http_port": pebble.http_port,
-        }
-    )
+    return ordering_from(settings, challtestsrv, pebble)
 
 
 def handshake(port: int, server_name: str, root_pem: str) -> ssl.SSLSocket:
