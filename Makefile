@@ -60,6 +60,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/link_timing.py
 	$(BIN)/python bench/dashboard_customers.py
 	$(BIN)/python bench/domains.py
+	$(BIN)/python bench/certificates.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
