@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 KEY_PURPOSE = "tls-private-key"  # what `crypto.seal` seals certificate keys for
 REFRESH_SECONDS = 60.0
+LOAD_BATCH = 200  # certificates read at once when many changed
 
 
 def server_context(chain_pem: str, key_pem: bytes) -> ssl.SSLContext:
@@ -108,21 +109,27 @@ class CertificateCache:
         )
         if hostnames is not None:
             query = query.filter(domain__hostname__in=hostnames)
-        rows = await query.order_by("id").values(
-            "id", "domain__hostname", "chain_pem", "key_encrypted"
-        )
-        newest = {str(row["domain__hostname"]): row for row in rows}  # ordered by id: last wins
+        # Ids first (a full refresh of thousands reads no chain or key that did not change).
+        rows = await query.order_by("id").values_list("id", "domain__hostname")
+        newest = {str(hostname): int(row_id) for row_id, hostname in rows}  # the last wins
         for hostname in list(self.contexts) if hostnames is None else hostnames:
             if hostname not in newest:
                 self.contexts.pop(hostname, None)
                 self.loaded.pop(hostname, None)
-        for hostname, row in newest.items():
-            if self.loaded.get(hostname) == row["id"]:
-                continue
-            key_pem = unseal(self.settings, KEY_PURPOSE, str(row["key_encrypted"]))
-            context = await asyncio.to_thread(server_context, str(row["chain_pem"]), key_pem)
-            self.contexts[hostname] = context
-            self.loaded[hostname] = int(row["id"])
+        changed = [row_id for name, row_id in newest.items() if self.loaded.get(name) != row_id]
+        for start in range(0, len(changed), LOAD_BATCH):
+            batch = changed[start : start + LOAD_BATCH]
+            loaded = await (
+                across_stores(Certificate, reason="host resolution")
+                .filter(id__in=batch)
+                .values("id", "domain__hostname", "chain_pem", "key_encrypted")
+            )
+            for row in loaded:
+                key_pem = unseal(self.settings, KEY_PURPOSE, str(row["key_encrypted"]))
+                context = await asyncio.to_thread(server_context, str(row["chain_pem"]), key_pem)
+                hostname = str(row["domain__hostname"])
+                self.contexts[hostname] = context
+                self.loaded[hostname] = int(row["id"])
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:

@@ -1,0 +1,110 @@
+"""The permission gate and the order rows, through the scheduler's own scan: a row for each
+verified domain only; a domain that is not (or no longer) connected and verified is never
+ordered for; one back from dns_moved with its certificate still good is active again at
+once, with no order. The CA here is unreachable (a closed port): any order would fail and
+say so, so none being tried shows in the rows."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from quart import Quart
+
+from payfacile.platform.config import Settings
+from payfacile.platform.jobs import JobRegistry, Runtime, dispatch_due, run_job
+from payfacile.platform.mail import Mailer
+from payfacile.platform.ratelimit import RateLimiter
+from payfacile.tenants.hosts import resolver_of
+from payfacile.tenants.models import Domain, DomainStatus
+from payfacile.tenants.scope import scoped
+from payfacile.tls import issuance
+from payfacile.tls.challenges import Challenges
+from payfacile.tls.models import AcmeOrder, Certificate
+from tests.challtestsrv import ChallTestSrv, free_port
+from tests.factories import make_domain, make_store
+from tests.tls.test_dashboard_certificates import _certificate
+
+
+async def scan(app: Quart, settings: Settings) -> list[str]:
+    """One scheduler scan of the certificate work, each kicked row run in-process."""
+    hosts = resolver_of(app)
+    tools = issuance.Tools(
+        hosts=hosts,
+        challenges=Challenges(hosts.shared),
+        limiter=RateLimiter("", prefix=settings.redis_prefix),
+    )
+    jobs = JobRegistry()
+    jobs.add_kind(issuance.order_job(tools))
+    runtime = Runtime(
+        settings=settings, mailer=Mailer(settings), jobs=jobs, slots=asyncio.Semaphore(4)
+    )
+    kicked: list[tuple[str, int, str]] = []
+
+    async def kick(kind: str, row_id: int, token: str) -> None:
+        kicked.append((kind, row_id, token))
+
+    await dispatch_due(kick, jobs)
+    return list(await asyncio.gather(*(run_job(runtime, *job) for job in kicked)))
+
+
+@pytest.fixture
+def settings(settings: Settings, challtestsrv: ChallTestSrv) -> Settings:
+    """A CA on a closed port, and a DNS server holding no record of these domains."""
+    return settings.model_copy(
+        update={
+            "acme_directory_url": f"https://127.0.0.1:{free_port()}/dir",
+            "dns_nameservers": [challtestsrv.nameserver],
+        }
+    )
+
+
+async def test_only_verified_domains_get_certificate_work(app: Quart, settings: Settings) -> None:
+    store = await make_store("acme")
+    for status in DomainStatus:
+        if status != DomainStatus.REMOVED:
+            await make_domain(store, f"{status.value.replace('_', '-')}.acme.test", status)
+    await scan(app, settings)
+    rows = await scoped(store).query(AcmeOrder).prefetch_related("domain")
+    assert [row.domain.hostname for row in rows] == ["verified.acme.test"]
+
+
+async def test_a_domain_no_longer_verified_is_never_ordered_for(
+    app: Quart, settings: Settings
+) -> None:
+    store = await make_store("acme")
+    domain = await make_domain(store, "shop.acme.test", DomainStatus.VERIFIED)
+    await issuance.want_certificates()
+    # Its DNS moved between the row's making and its run: the gate, re-read under the
+    # row's claim, stops it before any ACME call.
+    await scoped(store).query(Domain).filter(id=domain.id).update(status=DomainStatus.DNS_MOVED)
+    assert await scan(app, settings) == ["done"]
+    assert not await scoped(store).query(AcmeOrder).exists()
+    assert (await scoped(store).get(Domain, id=domain.id)).status == DomainStatus.DNS_MOVED
+
+
+async def test_back_from_dns_moved_with_a_good_certificate_it_is_active_without_an_order(
+    app: Quart, settings: Settings
+) -> None:
+    store = await make_store("acme")
+    domain = await make_domain(store, "shop.acme.test", DomainStatus.VERIFIED)
+    await _certificate(settings, store, domain.id, days=60)
+    assert await scan(app, settings) == ["done"]
+    assert (await scoped(store).get(Domain, id=domain.id)).status == DomainStatus.ACTIVE
+    row = await scoped(store).get(AcmeOrder, domain_id=domain.id)
+    certificate = await scoped(store).get(Certificate, domain_id=domain.id)
+    assert (row.problem, row.next_attempt_at) == ("", certificate.renew_at)
+
+
+async def test_a_failed_pre_flight_is_a_problem_retried_in_a_minute(
+    app: Quart, settings: Settings
+) -> None:
+    """The pre-flight reaches nothing here (no DNS): the order stops before the CA."""
+    store = await make_store("acme")
+    domain = await make_domain(store, "shop.acme.test", DomainStatus.VERIFIED)
+    assert await scan(app, settings) == ["done"]
+    row = await scoped(store).get(AcmeOrder, domain_id=domain.id)
+    assert row.problem == "preflight"
+    assert row.failures == 1
+    assert (await scoped(store).get(Domain, id=domain.id)).status == DomainStatus.ISSUING
+    assert await scan(app, settings) == []  # not due again for a minute
