@@ -37,7 +37,7 @@ from payfacile.platform.jobs import JobKind, Runtime
 from payfacile.platform.ratelimit import RateLimiter
 from payfacile.tenants import dns_check
 from payfacile.tenants.hosts import HostResolver
-from payfacile.tenants.models import Domain, DomainStatus
+from payfacile.tenants.models import WITH_CERTIFICATE, Domain, DomainStatus
 from payfacile.tenants.scope import across_stores, scoped
 from payfacile.tls import acme_client
 from payfacile.tls.acme_client import Challenge, OrderFailed, RateLimited
@@ -164,11 +164,15 @@ async def work(tools: Tools, runtime: Runtime, row: AcmeOrder) -> None:
         await _serving(tools, domain, current, row, new=False)
         return
     renewing = current is not None and current.not_after > now
+    was_secure = domain.status in WITH_CERTIFICATE
     await _set_status(
         domain,
         DomainStatus.RENEWING if renewing else DomainStatus.ISSUING,
         from_statuses=list(MAY_ORDER),
     )
+    if was_secure and domain.status not in WITH_CERTIFICATE:
+        # Its certificate ran out unrenewed: served over HTTP again until a new one comes.
+        await tools.hosts.invalidate_store(domain.store, domain.hostname)
     try:
         obtained, renew_at = await _order(settings, tools, domain, row)
     except Stop as stopped:

@@ -7,6 +7,7 @@ say so, so none being tried shows in the rows."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import pytest
 from quart import Quart
@@ -108,3 +109,19 @@ async def test_a_failed_pre_flight_is_a_problem_retried_in_a_minute(
     assert row.failures == 1
     assert (await scoped(store).get(Domain, id=domain.id)).status == DomainStatus.ISSUING
     assert await scan(app, settings) == []  # not due again for a minute
+
+
+async def test_a_certificate_run_out_unrenewed_leaves_the_domain_on_http_again(
+    app: Quart, settings: Settings
+) -> None:
+    store = await make_store("acme")
+    domain = await make_domain(store, "shop.acme.test", DomainStatus.ACTIVE)
+    await _certificate(settings, store, domain.id, days=-1)  # expired yesterday
+    await scoped(store).create(AcmeOrder, domain_id=domain.id, next_attempt_at=datetime.now(UTC))
+    client = app.test_client()
+    assert (await client.get("/portal/login", headers={"Host": domain.hostname})).status_code == 301
+    assert await scan(app, settings) == ["done"]
+    assert (await scoped(store).get(Domain, id=domain.id)).status == DomainStatus.ISSUING
+    # No certificate to serve it with: plain HTTP serves again rather than send buyers to
+    # a handshake that fails.
+    assert (await client.get("/portal/login", headers={"Host": domain.hostname})).status_code == 200
