@@ -73,7 +73,8 @@ class _Network(client.ClientNetwork):
 
     def _retry_at(self) -> dt.datetime:
         now = dt.datetime.now(dt.UTC)
-        header = self.last_response.headers.get("Retry-After") if self.last_response else None
+        answer = self.last_response  # (a Response is falsy when it is an error: test for None)
+        header = answer.headers.get("Retry-After") if answer is not None else None
         if header:
             if header.strip().isdigit():
                 return now + dt.timedelta(seconds=int(header))
