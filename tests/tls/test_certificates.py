@@ -136,9 +136,26 @@ def test_a_verified_domain_gets_a_certificate_served_by_its_name_at_the_handshak
             f"{secure_origin}/portal/login",
         )
 
-        # Another name gets the default certificate (the platform's), not this store's.
+        # Another name gets the default certificate (the platform's), not this store's,
+        # and then the page saying there is no store here.
         with pytest.raises(ssl.SSLCertVerificationError):
             handshake(https_port, f"other.{host}", root).close()
+        unverified = ssl.create_default_context()
+        unverified.check_hostname, unverified.verify_mode = False, ssl.CERT_NONE
+        with (
+            socket.create_connection(("127.0.0.1", https_port), timeout=5) as raw,
+            unverified.wrap_socket(raw, server_hostname=f"other.{host}") as other,
+        ):
+            served = other.getpeercert(binary_form=True)
+            assert served is not None
+            names = x509.load_der_x509_certificate(served).extensions.get_extension_for_class(
+                x509.SubjectAlternativeName
+            )
+            assert host not in names.value.get_values_for_type(x509.DNSName)
+            other.sendall(
+                f"GET / HTTP/1.1\r\nHost: other.{host}\r\nConnection: close\r\n\r\n".encode()
+            )
+            assert other.recv(65536).startswith(b"HTTP/1.1 404")
 
     listed = certs(settings).stdout
     row = next(line for line in listed.splitlines() if line.startswith(host))
