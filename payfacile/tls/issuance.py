@@ -17,6 +17,7 @@ import contextlib
 import datetime as dt
 import functools
 import logging
+import random
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -97,9 +98,16 @@ def retry_after(failures: int) -> dt.timedelta:
     return RETRIES[min(max(failures, 1), len(RETRIES)) - 1]
 
 
-def renewal_time(not_before: dt.datetime, not_after: dt.datetime) -> dt.datetime:
-    """When a third of the certificate's lifetime is left (no CA window to follow)."""
-    return not_after - (not_after - not_before) / 3
+def renewal_time(
+    not_before: dt.datetime, not_after: dt.datetime, *, spread: bool = False
+) -> dt.datetime:
+    """When a third of the certificate's lifetime is left (no CA window to follow); with
+    `spread`, up to a thirtieth of the lifetime earlier, at random, so that certificates
+    issued together are not renewed all in the same minute (ARI windows do this for the
+    CAs that offer them)."""
+    lifetime = not_after - not_before
+    early = lifetime * random.uniform(0, 1 / 30) if spread else dt.timedelta(0)
+    return not_after - lifetime / 3 - early
 
 
 @dataclass(frozen=True)
@@ -323,7 +331,9 @@ async def _order(
     finally:
         await tools.challenges.withdraw(*(challenge.token for challenge in published))
         await asyncio.to_thread(session.close)
-    return Obtained(issued, key_pem), renew_at or renewal_time(issued.not_before, issued.not_after)
+    return Obtained(issued, key_pem), renew_at or renewal_time(
+        issued.not_before, issued.not_after, spread=True
+    )
 
 
 @dataclass(frozen=True)
