@@ -72,6 +72,9 @@ class CertificateCache:
         self.loaded: dict[str, int] = {}  # hostname → the certificate id in `contexts`
         self.https = False
         self._reloads: set[asyncio.Task[None]] = set()
+        # One reload at a time: each reads the database after the one before it finished,
+        # so a slow full refresh can never put back what a later invalidation dropped.
+        self._one_at_a_time = asyncio.Lock()
 
     def serving_https(self) -> None:
         """This process terminates TLS: load certificates when the app starts, follow them."""
@@ -98,7 +101,8 @@ class CertificateCache:
         """Load the newest certificate of each of `hostnames` (every one when None) whose
         domain serves, and drop those that no longer do."""
         try:
-            await self._reload(hostnames)
+            async with self._one_at_a_time:
+                await self._reload(hostnames)
         except Exception:
             log.exception("reloading certificates failed; the next refresh tries again")
 
