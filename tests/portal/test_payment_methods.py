@@ -68,7 +68,8 @@ async def test_an_expired_card_is_flagged_and_replaced(client: Client) -> None:
     await sign_in(client)
     page = await (await client.get(PAGE, headers=ACME)).get_data(as_text=True)
     assert "Visa •••• 1111" in page
-    assert "Expired" in page
+    assert "Expired 01/2020" in page  # once: not "Expired" and then "Expires 01/2020"
+    assert "Expires" not in page
     home = await (await client.get("/portal/", headers=ACME)).get_data(as_text=True)
     assert "Your Visa card ending in 1111 has expired." in home
 
