@@ -11,17 +11,12 @@ files; a domain no longer served loses its file.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from collections.abc import Callable
 from pathlib import Path
 
 from payfacile.platform.config import Settings, make_private_dir
-from payfacile.platform.crypto import unseal
-from payfacile.tenants.models import SERVING_DOMAIN_STATUSES
-from payfacile.tenants.scope import across_stores
-from payfacile.tls.models import Certificate
-from payfacile.tls.sni import KEY_PURPOSE
+from payfacile.tls.sni import opened, served
 
 CRT_LIST = "crt-list.txt"
 
@@ -35,23 +30,16 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 async def bundles(settings: Settings) -> dict[str, bytes]:
-    """Each serving custom domain's newest certificate: its chain, then its key, as PEM."""
-    rows = await (
-        across_stores(Certificate, reason="platform admin")
-        .filter(
-            not_after__gt=dt.datetime.now(dt.UTC),
-            domain__status__in=list(SERVING_DOMAIN_STATUSES),
+    """Each serving custom domain's newest certificate, as `serve --https-port` serves it:
+    its chain, then its key, as PEM."""
+    newest = await served(None, reason="platform admin")
+    found = {
+        hostname: chain_pem.encode().rstrip(b"\n") + b"\n" + key_pem
+        async for hostname, _, chain_pem, key_pem in opened(
+            settings, list(newest.values()), reason="platform admin"
         )
-        .order_by("id")
-        .values("domain__hostname", "chain_pem", "key_encrypted")
-    )
-    newest = {str(row["domain__hostname"]): row for row in rows}  # by id: the last wins
-    return {
-        hostname: str(row["chain_pem"]).encode().rstrip(b"\n")
-        + b"\n"
-        + unseal(settings, KEY_PURPOSE, str(row["key_encrypted"]))
-        for hostname, row in sorted(newest.items())
     }
+    return dict(sorted(found.items()))
 
 
 def write(directory: Path, found: dict[str, bytes], progress: Callable[[str], None]) -> None:

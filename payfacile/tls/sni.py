@@ -64,6 +64,35 @@ def server_context(chain_pem: str, key_pem: bytes) -> ssl.SSLContext:
     return context
 
 
+async def served(hostnames: list[str] | None, *, reason: str) -> dict[str, int]:
+    """Hostname → the id of the certificate it is served with: the newest unexpired one of
+    each custom domain that serves (of `hostnames`, or of all). Ids only: a full refresh of
+    thousands reads no chain or key."""
+    query = across_stores(Certificate, reason=reason).filter(
+        not_after__gt=dt.datetime.now(dt.UTC), domain__status__in=list(SERVING_DOMAIN_STATUSES)
+    )
+    if hostnames is not None:
+        query = query.filter(domain__hostname__in=hostnames)
+    rows = await query.order_by("id").values_list("id", "domain__hostname")
+    return {str(hostname): int(row_id) for row_id, hostname in rows}  # the newest wins
+
+
+async def opened(
+    settings: Settings, ids: list[int], *, reason: str
+) -> AsyncIterator[tuple[str, int, str, bytes]]:
+    """(hostname, id, chain, key) of the certificates `ids`, their keys unsealed in memory,
+    read `LOAD_BATCH` at a time."""
+    for start in range(0, len(ids), LOAD_BATCH):
+        rows = await (
+            across_stores(Certificate, reason=reason)
+            .filter(id__in=ids[start : start + LOAD_BATCH])
+            .values("id", "domain__hostname", "chain_pem", "key_encrypted")
+        )
+        for row in rows:
+            key_pem = unseal(settings, KEY_PURPOSE, str(row["key_encrypted"]))
+            yield str(row["domain__hostname"]), int(row["id"]), str(row["chain_pem"]), key_pem
+
+
 class CertificateCache:
     def __init__(self, settings: Settings, hosts: HostResolver) -> None:
         self.settings = settings
@@ -107,33 +136,17 @@ class CertificateCache:
             log.exception("reloading certificates failed; the next refresh tries again")
 
     async def _reload(self, hostnames: list[str] | None) -> None:
-        now = dt.datetime.now(dt.UTC)
-        query = across_stores(Certificate, reason="host resolution").filter(
-            not_after__gt=now, domain__status__in=list(SERVING_DOMAIN_STATUSES)
-        )
-        if hostnames is not None:
-            query = query.filter(domain__hostname__in=hostnames)
-        # Ids first (a full refresh of thousands reads no chain or key that did not change).
-        rows = await query.order_by("id").values_list("id", "domain__hostname")
-        newest = {str(hostname): int(row_id) for row_id, hostname in rows}  # the last wins
+        newest = await served(hostnames, reason="host resolution")
         for hostname in list(self.contexts) if hostnames is None else hostnames:
             if hostname not in newest:
                 self.contexts.pop(hostname, None)
                 self.loaded.pop(hostname, None)
         changed = [row_id for name, row_id in newest.items() if self.loaded.get(name) != row_id]
-        for start in range(0, len(changed), LOAD_BATCH):
-            batch = changed[start : start + LOAD_BATCH]
-            loaded = await (
-                across_stores(Certificate, reason="host resolution")
-                .filter(id__in=batch)
-                .values("id", "domain__hostname", "chain_pem", "key_encrypted")
-            )
-            for row in loaded:
-                key_pem = unseal(self.settings, KEY_PURPOSE, str(row["key_encrypted"]))
-                context = await asyncio.to_thread(server_context, str(row["chain_pem"]), key_pem)
-                hostname = str(row["domain__hostname"])
-                self.contexts[hostname] = context
-                self.loaded[hostname] = int(row["id"])
+        async for hostname, row_id, chain_pem, key_pem in opened(
+            self.settings, changed, reason="host resolution"
+        ):
+            self.contexts[hostname] = await asyncio.to_thread(server_context, chain_pem, key_pem)
+            self.loaded[hostname] = row_id
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:

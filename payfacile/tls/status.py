@@ -22,10 +22,12 @@ from payfacile.tls.models import AcmeOrder, Certificate
 
 @dataclass(frozen=True)
 class CertificateState:
+    domain_id: int
     hostname: str
     store_slug: str
     status: DomainStatus
-    not_after: dt.datetime | None  # the served certificate's expiry; None: none yet
+    not_after: dt.datetime | None  # the newest certificate's expiry; None: none yet
+    renew_at: dt.datetime | None  # when it is renewed, if it says
     next_order_at: dt.datetime | None  # the renewal, or the retry after a failure
     problem: str  # an `issuance.PROBLEMS` code, empty when the last order went well
     error: str
@@ -35,24 +37,28 @@ class CertificateState:
 async def states(store: Store | None = None) -> list[CertificateState]:
     """Every custom domain's certificate state (one store's with `store`), by hostname."""
     if store is None:
-        domains = await across_stores(Domain, reason="platform admin").select_related("store")
-        certificates = await across_stores(Certificate, reason="platform admin").order_by("id")
-        orders = await across_stores(AcmeOrder, reason="platform admin")
+        domains = across_stores(Domain, reason="platform admin")
+        certificates = across_stores(Certificate, reason="platform admin")
+        orders = across_stores(AcmeOrder, reason="platform admin")
     else:
-        domains = await scoped(store).query(Domain).select_related("store")
-        certificates = await scoped(store).query(Certificate).order_by("id")
-        orders = await scoped(store).query(AcmeOrder)
-    newest = {certificate.domain_id: certificate for certificate in certificates}
-    work = {order.domain_id: order for order in orders}
+        domains = scoped(store).query(Domain)
+        certificates = scoped(store).query(Certificate)
+        orders = scoped(store).query(AcmeOrder)
+    # Dates only: chains and sealed keys stay in the database.
+    dated = await certificates.order_by("id").only("id", "domain_id", "not_after", "renew_at")
+    newest = {certificate.domain_id: certificate for certificate in dated}
+    work = {order.domain_id: order for order in await orders}
     found = []
-    for domain in sorted(domains, key=lambda found: found.hostname):
+    for domain in sorted(await domains.select_related("store"), key=lambda d: d.hostname):
         certificate, order = newest.get(domain.id), work.get(domain.id)
         found.append(
             CertificateState(
+                domain_id=domain.id,
                 hostname=domain.hostname,
                 store_slug=domain.store.slug,
                 status=domain.status,
                 not_after=certificate.not_after if certificate else None,
+                renew_at=certificate.renew_at if certificate else None,
                 next_order_at=order.next_attempt_at if order else None,
                 problem=order.problem if order else "",
                 error=order.error if order else "",
@@ -102,44 +108,39 @@ def problem_words(problem: str, settings: Settings) -> Text:
 
 async def details(settings: Settings, store: Store) -> dict[int, Detail]:
     """What the merchant's Domains page says of each domain's certificate."""
-    domains = await scoped(store).query(Domain)
-    certificates = await scoped(store).query(Certificate).order_by("id")
-    orders = {order.domain_id: order for order in await scoped(store).query(AcmeOrder)}
-    newest = {certificate.domain_id: certificate for certificate in certificates}
     now = dt.datetime.now(dt.UTC)
     found = {}
-    for domain in domains:
-        certificate, order = newest.get(domain.id), orders.get(domain.id)
+    for state in await states(store):
         lines: list[Text] = []
-        if certificate is not None and certificate.not_after > now:
+        if state.not_after is not None and state.not_after > now:
             lines.append(
                 _l(
                     "Valid until %(date)s. It is renewed automatically, from %(renewal)s.",
-                    date=date(certificate.not_after),
-                    renewal=date(certificate.renew_at or certificate.not_after),
+                    date=date(state.not_after),
+                    renewal=date(state.renew_at or state.not_after),
                 )
-                if domain.status in WITH_CERTIFICATE
-                else _l("Valid until %(date)s.", date=date(certificate.not_after))
+                if state.status in WITH_CERTIFICATE
+                else _l("Valid until %(date)s.", date=date(state.not_after))
             )
-        elif domain.status in {DomainStatus.VERIFIED, DomainStatus.ISSUING}:
-            if order is None or not order.problem:  # else the problem says where it is
+        elif state.status in {DomainStatus.VERIFIED, DomainStatus.ISSUING}:
+            if not state.problem:  # else the problem says where it is
                 lines.append(_l("Being obtained: this usually takes under a minute."))
         else:
             continue  # nothing to say before the domain is verified
         problem = None
-        if order is not None and order.problem:
-            said = problem_words(order.problem, settings)
-            when = order.next_attempt_at
+        if state.problem:
+            said = problem_words(state.problem, settings)
+            when = state.next_order_at
             problem = (
                 _l("%(problem)s We try again on %(when)s.", problem=said, when=datetime_(when))
                 if when is not None
                 else said
             )
-        found[domain.id] = Detail(
+        found[state.domain_id] = Detail(
             heading=_l("HTTPS certificate"),
             lines=lines,
             problem=problem,
-            technical=order.error if order is not None and order.problem else "",
+            technical=state.error if state.problem else "",
         )
     return found
 
