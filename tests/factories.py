@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from payfacile.platform.config import Settings
+from payfacile.platform.crypto import seal
 from payfacile.portal.invoices import issue_invoice
 from payfacile.portal.models import (
     Customer,
@@ -23,6 +25,9 @@ from payfacile.portal.models import (
 from payfacile.portal.orders import Line, place_order
 from payfacile.tenants.models import Domain, DomainStatus, Product, ProductKind, Store, StoreStatus
 from payfacile.tenants.scope import scoped
+from payfacile.tls.issuance import renewal_time
+from payfacile.tls.models import Certificate
+from payfacile.tls.sni import KEY_PURPOSE
 
 _counter = itertools.count(1)
 
@@ -43,6 +48,30 @@ async def make_domain(
 ) -> Domain:
     return await scoped(store).create(
         Domain, hostname=hostname, status=status, verification_token="t" * 32, **values
+    )
+
+
+async def make_certificate(
+    settings: Settings,
+    store: Store,
+    domain_id: int,
+    *,
+    expires_in: timedelta,
+    lifetime: timedelta = timedelta(days=90),
+) -> Certificate:
+    """A stored certificate row of a domain, its key sealed: for pages and sweeps, which
+    read its dates (its chain is no real certificate)."""
+    not_after = datetime.now(UTC) + expires_in
+    not_before = not_after - lifetime
+    return await scoped(store).create(
+        Certificate,
+        domain_id=domain_id,
+        chain_pem="-----BEGIN CERTIFICATE-----\n…\n-----END CERTIFICATE-----\n",
+        key_encrypted=seal(settings, KEY_PURPOSE, b"a key"),
+        not_before=not_before,
+        not_after=not_after,
+        renew_at=renewal_time(not_before, not_after),
+        serial="1f",
     )
 
 

@@ -36,9 +36,9 @@ from tests.e2e.conftest import (
 )
 from tests.e2e.test_portal_browser import BUYER, BUYER_PASSWORD, make_buyer, outbox, submit
 from tests.pebble import Pebble
-from tests.platform.test_instances import server, wait_for
+from tests.platform.test_instances import wait_for
 from tests.tenants.test_domains_cli import domains
-from tests.tls.test_certificates import background, connected, handshake, serves_verified
+from tests.tls.test_certificates import connected, handshake, issuing, serves_verified
 
 __all__ = ["outbox"]  # the fixture, used by name
 
@@ -73,11 +73,7 @@ async def test_a_buyer_signs_in_on_the_stores_own_domain_over_https(
     host = await asyncio.to_thread(connected, settings, challtestsrv)
     await make_buyer(await Store.get(slug="acme"))
     https_port = free_port()
-    env = {"PAYFACILE_SCHEDULER_INTERVAL": "0.2"}
-    with (
-        server(settings, tmp_path, "--https-port", str(https_port), env=env, port=http_port),
-        background(settings, tmp_path),
-    ):
+    with issuing(settings, tmp_path, http_port, https_port):
         root = pebble.root_pem()
         assert (await asyncio.to_thread(domains, settings, "verify", host)).returncode == 0
         await asyncio.to_thread(

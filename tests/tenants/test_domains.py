@@ -13,7 +13,7 @@ from quart.typing import TestClientProtocol as Client
 
 from payfacile.platform.config import Settings
 from payfacile.platform.errors import Conflict, InvalidInput
-from payfacile.platform.jobs import JobRegistry, Runtime, dispatch_due, run_job
+from payfacile.platform.jobs import JobKind, JobRegistry, Runtime, dispatch_due, run_job
 from payfacile.platform.mail import Mailer
 from payfacile.platform.models import OutboxEmail
 from payfacile.platform.ratelimit import RateLimiter
@@ -418,10 +418,11 @@ def test_checks_back_off_from_every_minute_to_every_four_hours() -> None:
     assert domains.pending_interval(timedelta(days=3)) == timedelta(hours=4)
 
 
-async def run_due_checks(app: Quart, settings: Settings) -> int:
-    """One scheduler scan handing the due domain checks to an in-process worker."""
+async def run_due(settings: Settings, kind: JobKind) -> list[str]:
+    """One scheduler scan of `kind`, each row it hands out run by an in-process worker: what
+    happened to each."""
     jobs = JobRegistry()
-    jobs.add_kind(domains.check_job(resolver_of(app)))
+    jobs.add_kind(kind)
     runtime = Runtime(
         settings=settings, mailer=Mailer(settings), jobs=jobs, slots=asyncio.Semaphore(4)
     )
@@ -431,9 +432,14 @@ async def run_due_checks(app: Quart, settings: Settings) -> int:
         kicked.append((kind, row_id, token))
 
     await dispatch_due(kick, jobs)
-    outcomes = await asyncio.gather(*(run_job(runtime, *job) for job in kicked))
+    return list(await asyncio.gather(*(run_job(runtime, *job) for job in kicked)))
+
+
+async def run_due_checks(app: Quart, settings: Settings) -> int:
+    """One scheduler scan handing the due domain checks to an in-process worker."""
+    outcomes = await run_due(settings, domains.check_job(resolver_of(app)))
     assert set(outcomes) <= {"done"}, outcomes
-    return len(kicked)
+    return len(outcomes)
 
 
 async def test_the_scheduler_verifies_a_domain_once_its_records_appear(

@@ -15,11 +15,10 @@ from payfacile.tenants.scope import scoped
 from payfacile.tls import issuance
 from payfacile.tls.models import AcmeOrder
 from tests.conftest import RunningApp
-from tests.factories import make_domain, make_store
+from tests.factories import make_certificate, make_domain, make_store
 from tests.merchants import CENTRAL
 from tests.tenants.test_dashboard_domains import text_of
 from tests.tenants.test_onboarding import signed_in_admin
-from tests.tls.test_dashboard_certificates import _certificate
 
 PAGE = "/admin/certificates"
 
@@ -32,7 +31,7 @@ async def test_admins_see_each_certificate_and_the_budgets_in_use(
     limiter = kernel.limiter
     acme = await make_store("acme")
     active = await make_domain(acme, "shop.acme.test", DomainStatus.ACTIVE)
-    await _certificate(services.settings, acme, active.id, days=90)
+    await make_certificate(services.settings, acme, active.id, expires_in=timedelta(days=90))
     other = await make_store("beans")
     failing = await make_domain(other, "www.beans.test", DomainStatus.ISSUING)
     await scoped(other).create(

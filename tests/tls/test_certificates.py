@@ -92,6 +92,18 @@ def plain(port: int, host: str, path: str) -> tuple[int, str]:
         connection.close()
 
 
+@contextlib.contextmanager
+def issuing(
+    settings: Settings, tmp_path: Path, http_port: int, https_port: int | None = None
+) -> Iterator[None]:
+    """`payfacile serve` on the port Pebble validates on (and HTTPS on `https_port`),
+    scanning for due work every 0.2 s, with the `background` that orders certificates."""
+    tls = ("--https-port", str(https_port)) if https_port is not None else ()
+    env = {"PAYFACILE_SCHEDULER_INTERVAL": "0.2"}
+    with server(settings, tmp_path, *tls, env=env, port=http_port), background(settings, tmp_path):
+        yield
+
+
 def certs(settings: Settings) -> subprocess.CompletedProcess[str]:
     return payfacile(settings, "certs", "list")
 
@@ -101,11 +113,7 @@ def test_a_verified_domain_gets_a_certificate_served_by_its_name_at_the_handshak
 ) -> None:
     host = connected(settings, challtestsrv)
     https_port = free_port()
-    env = {"PAYFACILE_SCHEDULER_INTERVAL": "0.2"}
-    with (
-        server(settings, tmp_path, "--https-port", str(https_port), env=env, port=http_port),
-        background(settings, tmp_path),
-    ):
+    with issuing(settings, tmp_path, http_port, https_port):
         root = pebble.root_pem()
         assert not serves_verified(https_port, host, root)  # no certificate yet
         assert domains(settings, "verify", host).returncode == 0
@@ -210,11 +218,7 @@ def test_renewal_serves_the_old_certificate_until_the_new_one_is_stored(
 ) -> None:
     host = connected(settings, challtestsrv)
     https_port = free_port()
-    env = {"PAYFACILE_SCHEDULER_INTERVAL": "0.2"}
-    with (
-        server(settings, tmp_path, "--https-port", str(https_port), env=env, port=http_port),
-        background(settings, tmp_path),
-    ):
+    with issuing(settings, tmp_path, http_port, https_port):
         root = pebble.root_pem()
         assert domains(settings, "verify", host).returncode == 0
         wait_for(lambda: serves_verified(https_port, host, root), within=60.0)
@@ -235,11 +239,9 @@ def test_a_removed_domain_stops_being_served_on_every_instance_within_a_second(
 ) -> None:
     host = connected(settings, challtestsrv)
     https_port, other_https_port = free_port(), free_port()
-    env = {"PAYFACILE_SCHEDULER_INTERVAL": "0.2"}
     with (
-        server(settings, tmp_path, "--https-port", str(https_port), env=env, port=http_port),
+        issuing(settings, tmp_path, http_port, https_port),
         server(settings, tmp_path, "--https-port", str(other_https_port)),
-        background(settings, tmp_path),
     ):
         root = pebble.root_pem()
         assert domains(settings, "verify", host).returncode == 0
@@ -257,8 +259,7 @@ def test_a_ca_rejecting_half_the_nonces_still_issues(
     settings: Settings, challtestsrv: ChallTestSrv, pebble: Pebble, http_port: int, tmp_path: Path
 ) -> None:
     host = connected(settings, challtestsrv)
-    env = {"PAYFACILE_SCHEDULER_INTERVAL": "0.2"}
-    with server(settings, tmp_path, env=env, port=http_port), background(settings, tmp_path):
+    with issuing(settings, tmp_path, http_port):
         assert domains(settings, "verify", host).returncode == 0
         # Without retries of our own, 4 issuances in 5 fail here (the library retries
         # once), and the next try would come a minute later, past this wait.
@@ -339,11 +340,7 @@ def test_keys_rotate_seals_every_key_again_so_the_old_secret_can_go(
 ) -> None:
     host = connected(settings, challtestsrv)
     https_port = free_port()
-    env = {"PAYFACILE_SCHEDULER_INTERVAL": "0.2"}
-    with (
-        server(settings, tmp_path, "--https-port", str(https_port), env=env, port=http_port),
-        background(settings, tmp_path),
-    ):
+    with issuing(settings, tmp_path, http_port, https_port):
         assert domains(settings, "verify", host).returncode == 0
         wait_for(lambda: "active" in certs(settings).stdout, within=60.0)
     before = run_sync(_sealed_keys(settings))

@@ -8,12 +8,10 @@ from datetime import UTC, datetime, timedelta
 from quart.typing import TestClientProtocol as Client
 
 from payfacile.platform.config import Settings
-from payfacile.platform.crypto import seal
-from payfacile.tenants.models import DomainStatus, MembershipRole, Store
+from payfacile.tenants.models import DomainStatus, MembershipRole
 from payfacile.tenants.scope import scoped
-from payfacile.tls.models import AcmeOrder, Certificate
-from payfacile.tls.sni import KEY_PURPOSE
-from tests.factories import make_domain, make_store
+from payfacile.tls.models import AcmeOrder
+from tests.factories import make_certificate, make_domain, make_store
 from tests.merchants import merchant
 from tests.tenants.test_dashboard_domains import PAGE, page, text_of
 
@@ -23,27 +21,13 @@ def section(body: str, domain_id: int) -> str:
     return text_of(body.split(f'id="domain-{domain_id}"')[1].split("</section>")[0])
 
 
-async def _certificate(settings: Settings, store: Store, domain_id: int, days: int) -> None:
-    now = datetime.now(UTC)
-    await scoped(store).create(
-        Certificate,
-        domain_id=domain_id,
-        chain_pem="-----BEGIN CERTIFICATE-----\n…\n-----END CERTIFICATE-----\n",
-        key_encrypted=seal(settings, KEY_PURPOSE, b"a key"),
-        not_before=now - timedelta(days=1),
-        not_after=now + timedelta(days=days),
-        renew_at=now + timedelta(days=days * 2 // 3),
-        serial="1f",
-    )
-
-
 async def test_the_owner_sees_expiry_renewal_and_problems_in_words(
     client: Client, settings: Settings
 ) -> None:
     store = await make_store("acme")
     await merchant(client, store, MembershipRole.OWNER, "owner@acme.example")
     active = await make_domain(store, "shop.acme.test", DomainStatus.ACTIVE)
-    await _certificate(settings, store, active.id, days=90)
+    await make_certificate(settings, store, active.id, expires_in=timedelta(days=90))
     coming = await make_domain(store, "www.acme.test", DomainStatus.ISSUING)
     retry = datetime(2030, 5, 17, 9, 30, tzinfo=UTC)
     await scoped(store).create(
@@ -76,7 +60,7 @@ async def test_the_same_page_in_french(client: Client, settings: Settings) -> No
     await merchant(client, store, MembershipRole.OWNER, "owner@acme.example")
     client.set_cookie("payfacile.localhost", "pf_lang", "fr")
     active = await make_domain(store, "shop.acme.test", DomainStatus.ACTIVE)
-    await _certificate(settings, store, active.id, days=60)
+    await make_certificate(settings, store, active.id, expires_in=timedelta(days=60))
     words = section(await page(client, PAGE), active.id)
     assert "Certificat HTTPS" in words
     assert "Valable jusqu’au" in words

@@ -7,27 +7,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from payfacile.platform.config import Settings
-from payfacile.platform.crypto import seal
-from payfacile.tenants.models import Domain, DomainStatus, Store
+from payfacile.tenants.models import DomainStatus, Store
 from payfacile.tenants.scope import scoped
 from payfacile.tls.expiry import warn_of_expiry
-from payfacile.tls.models import AcmeOrder, Certificate
-from payfacile.tls.sni import KEY_PURPOSE
-from tests.factories import make_domain
+from payfacile.tls.models import AcmeOrder
+from tests.factories import make_certificate, make_domain
 from tests.tenants.test_domains import owned_store, owner_emails
-
-
-async def _certificate(settings: Settings, store: Store, domain: Domain, left: timedelta) -> None:
-    now = datetime.now(UTC)
-    await scoped(store).create(
-        Certificate,
-        domain_id=domain.id,
-        chain_pem="-----BEGIN CERTIFICATE-----\n…\n-----END CERTIFICATE-----\n",
-        key_encrypted=seal(settings, KEY_PURPOSE, b"a key"),
-        not_before=now + left - timedelta(days=90),
-        not_after=now + left,
-        serial="2a",
-    )
 
 
 async def test_an_unrenewed_certificate_is_reported_to_its_owner_once(
@@ -35,7 +20,7 @@ async def test_an_unrenewed_certificate_is_reported_to_its_owner_once(
 ) -> None:
     store = await owned_store("acme")
     running_out = await make_domain(store, "shop.acme.test", DomainStatus.RENEWING)
-    await _certificate(database, store, running_out, left=timedelta(days=9))
+    await make_certificate(database, store, running_out.id, expires_in=timedelta(days=9))
     await scoped(store).create(
         AcmeOrder,
         domain_id=running_out.id,
@@ -45,7 +30,7 @@ async def test_an_unrenewed_certificate_is_reported_to_its_owner_once(
         next_attempt_at=datetime.now(UTC) + timedelta(days=1),
     )
     healthy = await make_domain(store, "www.acme.test", DomainStatus.ACTIVE)
-    await _certificate(database, store, healthy, left=timedelta(days=40))
+    await make_certificate(database, store, healthy.id, expires_in=timedelta(days=40))
 
     assert await warn_of_expiry(database) == 1
     assert await warn_of_expiry(database) == 0  # once, not at every sweep
@@ -63,9 +48,9 @@ async def test_the_email_speaks_the_stores_language_and_moved_domains_are_left_a
     await Store.filter(id=store.id).update(locale="fr")
     store = await Store.get(id=store.id)
     domain = await make_domain(store, "boutique.cafe.test", DomainStatus.ACTIVE)
-    await _certificate(database, store, domain, left=timedelta(days=5))
+    await make_certificate(database, store, domain.id, expires_in=timedelta(days=5))
     moved = await make_domain(store, "old.cafe.test", DomainStatus.DNS_MOVED)
-    await _certificate(database, store, moved, left=timedelta(days=5))
+    await make_certificate(database, store, moved.id, expires_in=timedelta(days=5))
 
     assert await warn_of_expiry(database) == 1
     [email] = await owner_emails(store)

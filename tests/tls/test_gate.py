@@ -6,15 +6,12 @@ say so, so none being tried shows in the rows."""
 
 from __future__ import annotations
 
-import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from quart import Quart
 
 from payfacile.platform.config import Settings
-from payfacile.platform.jobs import JobRegistry, Runtime, dispatch_due, run_job
-from payfacile.platform.mail import Mailer
 from payfacile.platform.ratelimit import RateLimiter
 from payfacile.tenants.hosts import resolver_of
 from payfacile.tenants.models import Domain, DomainStatus
@@ -23,8 +20,8 @@ from payfacile.tls import issuance
 from payfacile.tls.challenges import Challenges
 from payfacile.tls.models import AcmeOrder, Certificate
 from tests.challtestsrv import ChallTestSrv, free_port
-from tests.factories import make_domain, make_store
-from tests.tls.test_dashboard_certificates import _certificate
+from tests.factories import make_certificate, make_domain, make_store
+from tests.tenants.test_domains import run_due
 
 
 async def scan(app: Quart, settings: Settings) -> list[str]:
@@ -35,18 +32,7 @@ async def scan(app: Quart, settings: Settings) -> list[str]:
         challenges=Challenges(hosts.shared),
         limiter=RateLimiter("", prefix=settings.redis_prefix),
     )
-    jobs = JobRegistry()
-    jobs.add_kind(issuance.order_job(tools))
-    runtime = Runtime(
-        settings=settings, mailer=Mailer(settings), jobs=jobs, slots=asyncio.Semaphore(4)
-    )
-    kicked: list[tuple[str, int, str]] = []
-
-    async def kick(kind: str, row_id: int, token: str) -> None:
-        kicked.append((kind, row_id, token))
-
-    await dispatch_due(kick, jobs)
-    return list(await asyncio.gather(*(run_job(runtime, *job) for job in kicked)))
+    return await run_due(settings, issuance.order_job(tools))
 
 
 @pytest.fixture
@@ -89,7 +75,7 @@ async def test_back_from_dns_moved_with_a_good_certificate_it_is_active_without_
 ) -> None:
     store = await make_store("acme")
     domain = await make_domain(store, "shop.acme.test", DomainStatus.VERIFIED)
-    await _certificate(settings, store, domain.id, days=60)
+    await make_certificate(settings, store, domain.id, expires_in=timedelta(days=60))
     assert await scan(app, settings) == ["done"]
     assert (await scoped(store).get(Domain, id=domain.id)).status == DomainStatus.ACTIVE
     row = await scoped(store).get(AcmeOrder, domain_id=domain.id)
@@ -116,7 +102,9 @@ async def test_a_certificate_run_out_unrenewed_leaves_the_domain_on_http_again(
 ) -> None:
     store = await make_store("acme")
     domain = await make_domain(store, "shop.acme.test", DomainStatus.ACTIVE)
-    await _certificate(settings, store, domain.id, days=-1)  # expired yesterday
+    await make_certificate(
+        settings, store, domain.id, expires_in=timedelta(days=-1)
+    )  # expired yesterday
     await scoped(store).create(AcmeOrder, domain_id=domain.id, next_attempt_at=datetime.now(UTC))
     client = app.test_client()
     assert (await client.get("/portal/login", headers={"Host": domain.hostname})).status_code == 301
