@@ -249,7 +249,7 @@ async def _seed_store(scope: Scope) -> None:
                 currency=order.currency,
                 method_summary="Visa •••• 4242",
                 payment_method_id=expired.id,
-                failure_reason="Card expired" if payment is PaymentStatus.FAILED else "",
+                failure_reason="expired_card" if payment is PaymentStatus.FAILED else "",
                 created_at=placed,
             )
         if payment in {PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED}:

@@ -7,6 +7,11 @@ browser sends the processor the card number and the form sends us its token
 `TestGateway` takes the fields itself, for development and tests, and checks them as a
 processor would: Luhn, expiry and CVC for cards (its decline number is refused), the IBAN
 through schwifty for SEPA. Nothing here logs what it is given.
+
+A kept token pays through `charge`, which either returns the processor's charge or raises
+`Declined` with the processor's reason. Every charge carries an idempotency key: asked again
+with the same key, a processor answers with the first charge instead of making a second
+(as Stripe's `Idempotency-Key` does), so an attempt retried after a crash cannot pay twice.
 """
 
 from __future__ import annotations
@@ -23,10 +28,17 @@ from schwifty.exceptions import SchwiftyException
 
 from payfacile.platform.config import Settings
 from payfacile.platform.errors import InvalidInput, NotAllowed
-from payfacile.platform.text import _l
+from payfacile.platform.text import Text, _l
 from payfacile.portal.models import PaymentMethodKind
 
 DECLINED_TEST_CARD = "4000000000000002"
+NO_FUNDS_TEST_CARD = "4000000000000341"  # saved like any card; every charge on it is declined
+NO_FUNDS_MARK = "_nofunds_"
+DECLINE_REASONS: dict[str, Text] = {  # a processor's decline codes, in words a buyer reads
+    "insufficient_funds": _l("insufficient funds"),
+    "expired_card": _l("the card has expired"),
+    "card_declined": _l("declined by the bank"),
+}
 BRANDS = (  # (brand, number prefix, lengths, CVC length)
     ("Amex", re.compile(r"3[47]"), (15,), 4),
     ("Visa", re.compile(r"4"), (13, 16, 19), 3),
@@ -49,6 +61,27 @@ class Tokenized:
     exp_year: int | None = None
 
 
+@dataclass(frozen=True)
+class Charge:
+    """Money the processor took: its id for the charge."""
+
+    id: str
+
+
+class Declined(Exception):
+    """The processor refused the charge; `code` is its reason (a `DECLINE_REASONS` key)."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def decline_words(code: str, language: str) -> str:
+    """A decline code as a buyer reads it in `language`; an unknown code as it came."""
+    words = DECLINE_REASONS.get(code)
+    return words.in_language(language) if words is not None else code
+
+
 class PaymentGateway(Protocol):
     name: str
 
@@ -62,6 +95,13 @@ class PaymentGateway(Protocol):
 
     async def from_hosted_fields(self, token: str) -> Tokenized:
         """What the processor's hosted fields produced: its token, described by it."""
+        ...
+
+    async def charge(
+        self, *, token: str, amount: int, currency: str, idempotency_key: str
+    ) -> Charge:
+        """Take `amount` (minor units) with a kept token, or raise `Declined`. The same
+        `idempotency_key` gives the same charge, never a second one."""
         ...
 
 
@@ -85,9 +125,10 @@ class TestGateway:
             )
         if digits == DECLINED_TEST_CARD:
             raise InvalidInput(_l("Your card was declined. Try another card."), field="number")
+        mark = NO_FUNDS_MARK if digits == NO_FUNDS_TEST_CARD else "_"
         return Tokenized(
             kind=PaymentMethodKind.CARD,
-            token=f"tok_test_{secrets.token_urlsafe(18)}",
+            token=f"tok_test{mark}{secrets.token_urlsafe(18)}",
             brand=brand,
             last4=digits[-4:],
             fingerprint=self._fingerprint(digits),
@@ -117,6 +158,18 @@ class TestGateway:
 
     async def from_hosted_fields(self, token: str) -> Tokenized:
         raise NotAllowed(_l("This payment gateway takes the card details in this form."))
+
+    async def charge(
+        self, *, token: str, amount: int, currency: str, idempotency_key: str
+    ) -> Charge:
+        """Declines a card saved as `NO_FUNDS_TEST_CARD`; takes anything else. The charge's id
+        is a keyed digest of the idempotency key, so the same key gives the same charge."""
+        if amount <= 0:
+            raise ValueError("a charge takes a positive amount")
+        if NO_FUNDS_MARK in token:
+            raise Declined("insufficient_funds")
+        digest = hmac.new(self._secret, b"charge:" + idempotency_key.encode(), "sha256")
+        return Charge(id=f"ch_test_{digest.hexdigest()[:24]}")
 
     def _fingerprint(self, account_number: str) -> str:
         """The same card or account gives the same fingerprint; it cannot be reversed."""

@@ -138,7 +138,8 @@ class Payment(TenantOwned):
     payment_method: fields.ForeignKeyNullableRelation[PaymentMethod] = fields.ForeignKeyField(
         "models.PaymentMethod", related_name=False, null=True, on_delete=fields.SET_NULL
     )
-    failure_reason = fields.CharField(max_length=255, default="")
+    failure_reason = fields.CharField(max_length=255, default="")  # a gateway's decline code
+    reference = fields.CharField(max_length=64, default="")  # the gateway's id for the charge
     created_at = fields.DatetimeField()
 
     class Meta:

@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import functools
 import re
+from urllib.parse import quote
 
-from quart import Response, g, request
+from quart import Response, g, redirect, request
 from quart.typing import ResponseReturnValue
 
+from payfacile.platform.errors import InvalidInput
 from payfacile.platform.i18n import current_language
-from payfacile.platform.text import Text, _l
+from payfacile.platform.services import services
+from payfacile.platform.text import Message, Text, _l
 from payfacile.portal import invoices as invoice_service
 from payfacile.portal import orders as order_service
+from payfacile.portal import pay_now, payments
+from payfacile.portal.gateway import decline_words, gateway_for
 from payfacile.portal.models import Invoice, OrderStatus
 from payfacile.portal.orders import Cursor
+from payfacile.portal.payment_views import configured_gateway
 from payfacile.portal.pdf import invoice_pdf
-from payfacile.portal.shell import portal_blueprint, render_page
+from payfacile.portal.shell import notice, portal_blueprint, read_form, render_page
 from payfacile.tenants.models import Store
 
 blueprint = portal_blueprint("portal_orders", __name__)
@@ -30,11 +36,24 @@ ORDER_STATUS_LABELS: dict[str, Text] = {
     OrderStatus.FAILED: _l("Payment failed"),
 }
 SAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
+ORDER_NOTICES = {
+    "paid": _l(
+        "Thank you: the order is paid. Its invoice is below and on its way to you by email."
+    ),
+    "already": _l("This order is already paid: nothing more was charged."),
+    "card": _l("Your new card is saved. You can pay with it below."),
+    "sepa": _l("Your bank account is saved. You can pay with it below."),
+}
 
 
 def order_status_label(status: str) -> str:
     """A status's words in the page's language: one lookup per row, not a catalog search."""
     return _status_label(current_language(), str(status))
+
+
+def decline_reason(code: str) -> str:
+    """A failed payment's reason (a gateway's decline code) in the page's language."""
+    return decline_words(code, current_language())
 
 
 @functools.cache
@@ -59,15 +78,64 @@ def _cursor(name: str) -> Cursor | None:
 
 @blueprint.get("/orders/<number>")
 async def order(number: str) -> ResponseReturnValue:
+    return await _order_page(number)
+
+
+async def _order_page(
+    number: str, *, status: int = 200, errors: dict[str, Message] | None = None
+) -> ResponseReturnValue:
     found = await order_service.order_detail(g.store, g.customer, number)
+    payable = pay_now.payable(found.order)
+    methods = await payments.methods_of(g.store, g.customer) if payable else []
     return await render_page(
         "portal/order.html",
+        status=status,
         order=found.order,
         lines=found.lines,
         taxes=found.taxes,
         payments=found.payments,
         invoices=found.invoices,
+        payable=payable,
+        can_pay=gateway_for(services().settings) is not None,
+        methods=methods,
+        is_expired=payments.is_expired,
+        method_label=payments.method_label,
+        errors=errors or {},
+        notice=notice(ORDER_NOTICES),
     )
+
+
+@blueprint.post("/orders/<number>/pay")
+async def pay(number: str) -> ResponseReturnValue:
+    """Pay a failed order now; a decline or a bad choice comes back on the order's page."""
+    gateway = configured_gateway()
+    form = await read_form()
+    await services().limiter.hit(
+        pay_now.PAY_ATTEMPTS, "pay-now", str(g.store.id), str(g.customer.id)
+    )
+    method = form.get("method", "")
+    try:
+        attempt = await pay_now.pay(
+            services().settings,
+            gateway,
+            g.store,
+            g.customer,
+            number,
+            method_id=int(method) if method.isdigit() and len(method) < 10 else None,
+        )
+    except pay_now.AlreadyPaid:
+        return redirect(f"/portal/orders/{quote(number, safe='')}?done=already", 303)
+    except InvalidInput as error:
+        return await _order_page(number, status=422, errors={"method": error.message})
+    if attempt.declined:
+        reason = decline_reason(attempt.declined)
+        declined = _l(
+            "Your bank declined the payment (%(reason)s). Nothing was charged: "
+            "choose another way to pay.",
+            reason=reason,
+        )
+        return await _order_page(number, status=402, errors={"method": declined})
+    return redirect(f"/portal/orders/{quote(number, safe='')}?done=paid", 303)
 
 
 @blueprint.get("/invoices/<number>.pdf")

@@ -1,8 +1,8 @@
 """What the portal part adds to the app: the buyer's pages on every store host, the store
 dashboard's pages on the central host (home, customers, orders, invoices, products,
-cancellation requests), template globals (order statuses, the payments' test mode), the job
-that renders invoice PDFs at issue, the invoice PDFs that invoice emails carry, and the sweep
-that ends lapsed subscriptions."""
+cancellation requests), template globals (order statuses, decline reasons, the payments'
+test mode), the job that renders invoice PDFs at issue, the invoice PDFs that invoice emails
+carry, and the sweep that ends lapsed subscriptions."""
 
 from __future__ import annotations
 
@@ -43,6 +43,7 @@ def register(registry: Registry) -> None:
         ]
     )
     registry.template_globals["order_status_label"] = order_views.order_status_label
+    registry.template_globals["decline_reason"] = order_views.decline_reason
     registry.jobs.add_kind(INVOICE_PDF)
     registry.jobs.add_attachment_kind(INVOICE_ATTACHMENT, invoice_attachment)
     registry.template_globals["payments_test_mode"] = lambda: test_mode(registry.services.settings)

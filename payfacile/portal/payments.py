@@ -1,4 +1,6 @@
-"""A buyer's payment methods: the new one becomes the default and pays for every subscription."""
+"""A buyer's payment methods: the default pays for every live subscription. A new method
+becomes the default; any other can be made the default; the default can be replaced but
+never removed, so a live subscription always has a method (Stripe's rule)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,13 @@ from tortoise.transactions import in_transaction
 from payfacile.platform.errors import Conflict
 from payfacile.platform.text import _l
 from payfacile.portal.gateway import Tokenized
-from payfacile.portal.models import Customer, PaymentMethod, Subscription, SubscriptionStatus
+from payfacile.portal.models import (
+    Customer,
+    PaymentMethod,
+    PaymentMethodKind,
+    Subscription,
+    SubscriptionStatus,
+)
 from payfacile.tenants.models import Store
 from payfacile.tenants.scope import scoped
 
@@ -20,6 +28,12 @@ def is_expired(method: PaymentMethod, now: datetime | None = None) -> bool:
         return False
     today = now or datetime.now(UTC)
     return (method.exp_year, method.exp_month or 12) < (today.year, today.month)
+
+
+def method_label(method: PaymentMethod) -> str:
+    """How a method is named to a buyer, in any language: "Visa •••• 4242", "SEPA DE •••• 3000"."""
+    prefix = f"SEPA {method.brand}" if method.kind == PaymentMethodKind.SEPA else method.brand
+    return f"{prefix} •••• {method.last4}"
 
 
 async def methods_of(store: Store, customer: Customer) -> list[PaymentMethod]:
@@ -55,19 +69,61 @@ async def make_default(store: Store, customer: Customer, tokenized: Tokenized) -
             fingerprint=tokenized.fingerprint,
             is_default=True,
         )
-        await (
-            scope.query(Subscription)
-            .filter(customer_id=customer.id)
-            .exclude(status=SubscriptionStatus.CANCELED)
-            .update(payment_method_id=method.id)
-        )
+        await _pay_subscriptions_with(store, customer, method)
     return method
 
 
-async def remove(store: Store, customer: Customer, method_id: int) -> None:
-    """Remove a method that is not the default; another buyer's or store's is a 404."""
+async def set_default(store: Store, customer: Customer, method_id: int) -> PaymentMethod:
+    """Make the buyer's method `method_id` the default (another buyer's is a 404; an expired
+    card is refused) and move their live subscriptions to it."""
     scope = scoped(store)
     method = await scope.get(PaymentMethod, id=method_id, customer_id=customer.id)
-    if method.is_default:
-        raise Conflict(_l("This is the method your subscriptions use. Add another one first."))
-    await scope.delete(method)
+    if is_expired(method):
+        raise Conflict(_l("An expired card cannot pay. Add a new one instead."))
+    async with in_transaction():
+        mine = scope.query(PaymentMethod).filter(customer_id=customer.id)
+        await mine.filter(is_default=True).exclude(id=method.id).update(is_default=False)
+        await mine.filter(id=method.id).update(is_default=True)
+        await _pay_subscriptions_with(store, customer, method)
+    return method
+
+
+async def _pay_subscriptions_with(store: Store, customer: Customer, method: PaymentMethod) -> None:
+    await (
+        scoped(store)
+        .query(Subscription)
+        .filter(customer_id=customer.id)
+        .exclude(status=SubscriptionStatus.CANCELED)
+        .update(payment_method_id=method.id)
+    )
+
+
+async def has_live_subscription(store: Store, customer: Customer) -> bool:
+    return await (
+        scoped(store)
+        .query(Subscription)
+        .filter(customer_id=customer.id)
+        .exclude(status=SubscriptionStatus.CANCELED)
+        .exists()
+    )
+
+
+async def remove(store: Store, customer: Customer, method_id: int) -> None:
+    """Remove a method; another buyer's or store's is a 404. The default goes only while no
+    subscription is live, and the newest other method (if any) becomes the default."""
+    scope = scoped(store)
+    method = await scope.get(PaymentMethod, id=method_id, customer_id=customer.id)
+    if method.is_default and await has_live_subscription(store, customer):
+        raise Conflict(
+            _l(
+                "This is the method your subscriptions use. "
+                "Make another one the default, or add one, first."
+            )
+        )
+    async with in_transaction():
+        await scope.delete(method)
+        if method.is_default:
+            rest = scope.query(PaymentMethod).filter(customer_id=customer.id)
+            newest = await rest.order_by("-created_at", "-id").first()
+            if newest is not None:
+                await rest.filter(id=newest.id).update(is_default=True)

@@ -215,6 +215,61 @@ async def test_only_another_method_can_be_removed(client: Client) -> None:
     assert not await scoped(store).query(PaymentMethod).filter(id=old.id).exists()
 
 
+async def test_any_method_can_be_made_the_default_and_pays_the_subscriptions(
+    client: Client,
+) -> None:
+    store, buyer = await acme_with_buyer()
+    old = await with_expired_card(store, buyer)
+    await sign_in(client)
+    await add_card(client, "4242424242424242", f"12/{NEXT_YEAR % 100}", "123")
+    await add_card(client, "5555555555554444", f"11/{NEXT_YEAR % 100}", "123")
+    scope = scoped(store)
+    visa = await scope.get(PaymentMethod, customer_id=buyer.id, last4="4242")
+    page = await (await client.get(PAGE, headers=ACME)).get_data(as_text=True)
+    assert f'action="{PAGE}/{visa.id}/default"' in page
+    assert f'action="{PAGE}/{old.id}/default"' not in page  # an expired card cannot pay
+    assert "Make default" in page
+
+    made = await post(client, f"{PAGE}/{visa.id}/default", {}, page=PAGE)
+    assert made.headers["Location"] == f"{PAGE}?done=default"
+    page = await (await client.get(made.headers["Location"], headers=ACME)).get_data(as_text=True)
+    assert "This payment method is now your default." in page
+    defaults = scope.query(PaymentMethod).filter(customer_id=buyer.id, is_default=True)
+    assert [method.id for method in await defaults] == [visa.id]
+    live = await scope.get(Subscription, customer_id=buyer.id, status=SubscriptionStatus.ACTIVE)
+    assert live.payment_method_id == visa.id
+    ended = await scope.get(Subscription, customer_id=buyer.id, status=SubscriptionStatus.CANCELED)
+    assert ended.payment_method_id == old.id  # an ended subscription keeps what paid it
+
+    expired = await post(client, f"{PAGE}/{old.id}/default", {}, page=PAGE)
+    assert expired.status_code == 409
+    assert [method.id for method in await defaults] == [visa.id]
+
+
+async def test_the_default_goes_only_when_no_subscription_needs_it(client: Client) -> None:
+    store, buyer = await acme_with_buyer()
+    old = await with_expired_card(store, buyer)
+    await sign_in(client)
+    await add_card(client, "4242424242424242", f"12/{NEXT_YEAR % 100}", "123")
+    scope = scoped(store)
+    visa = await scope.get(PaymentMethod, customer_id=buyer.id, last4="4242")
+    page = await (await client.get(PAGE, headers=ACME)).get_data(as_text=True)
+    assert f'action="{PAGE}/{visa.id}/remove"' not in page
+    refused = await post(client, f"{PAGE}/{visa.id}/remove", {}, page=PAGE)
+    assert refused.status_code == 409
+    assert "Make another one the default" in await refused.get_data(as_text=True)
+
+    await (
+        scope.query(Subscription)
+        .filter(customer_id=buyer.id)
+        .update(status=SubscriptionStatus.CANCELED)
+    )
+    removed = await post(client, f"{PAGE}/{visa.id}/remove", {}, page=PAGE)
+    assert removed.status_code == 303
+    left = await scope.query(PaymentMethod).filter(customer_id=buyer.id)
+    assert [(method.id, method.is_default) for method in left] == [(old.id, True)]
+
+
 async def test_another_buyers_or_stores_method_is_a_404(client: Client) -> None:
     store, _ = await acme_with_buyer()
     someone = await make_customer(store, "someone@example.com")
@@ -224,8 +279,9 @@ async def test_another_buyers_or_stores_method_is_a_404(client: Client) -> None:
     elsewhere = await with_expired_card(other, await make_customer(other, "x@example.com"))
     await sign_in(client)
     for method in (theirs, elsewhere):
-        response = await post(client, f"{PAGE}/{method.id}/remove", {}, page=PAGE)
-        assert response.status_code == 404
+        for action in ("remove", "default"):
+            response = await post(client, f"{PAGE}/{method.id}/{action}", {}, page=PAGE)
+            assert response.status_code == 404
     assert await PaymentMethod.filter(id__in=[theirs.id, elsewhere.id]).count() == 2
 
 
