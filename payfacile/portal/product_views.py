@@ -78,10 +78,15 @@ async def _product_form(product: Product | None) -> ResponseReturnValue:
 
 def _values_of(product: Product | None, currency: str) -> dict[str, str]:
     if product is None:
-        return {"interval": "month", "cancellation_mode": CancellationMode.END_OF_PERIOD.value}
+        return {
+            "interval": "month",
+            "vat_rate": "20",
+            "cancellation_mode": CancellationMode.END_OF_PERIOD.value,
+        }
     return {
         "name": product.name,
         "price": products.price_text(product.price, currency),
+        "vat_rate": products.rate_text(product.tax_rate_bp),
         "interval": product.interval,
         "portal_cancellation_allowed": "on" if product.portal_cancellation_allowed else "",
         "cancellation_mode": product.cancellation_mode.value,

@@ -1,5 +1,5 @@
-"""A store's subscription products as its dashboard edits them: name, price, interval, and
-the switch "Customers can cancel from the portal" with its mode.
+"""A store's subscription products as its dashboard edits them: name, price excluding VAT,
+VAT rate, interval, and the switch "Customers can cancel from the portal" with its mode.
 
 Owner and staff create products and edit their name, price and interval; only the owner
 changes the cancellation switch and mode (`Member.must_be_owner`, on the server). The portal
@@ -23,7 +23,7 @@ from payfacile.platform.errors import InvalidInput
 from payfacile.platform.text import _l
 from payfacile.portal import customer_list
 from payfacile.portal.models import Subscription, SubscriptionStatus
-from payfacile.portal.orders import exact_units
+from payfacile.portal.orders import MAX_RATE_BP, exact_units
 from payfacile.tenants.dashboard import Member
 from payfacile.tenants.models import CancellationMode, Product, ProductKind, Store
 from payfacile.tenants.scope import scoped
@@ -131,6 +131,8 @@ def read_form(store: Store, form: Mapping[str, str], *, current: Product | None)
         "price": parse_price(form.get("price", ""), store.currency),
         "interval": interval,
     }
+    if "vat_rate" in form:  # a form without it keeps the product's rate (new: 20 %)
+        values["tax_rate_bp"] = parse_rate(form["vat_rate"])
     if "cancellation" in form:  # the owner's form: the switch's box and the mode
         try:
             values["cancellation_mode"] = CancellationMode(form.get("cancellation_mode", ""))
@@ -168,6 +170,24 @@ def parse_price(text: str, currency: str) -> int:
         )
         raise InvalidInput(message, field="price")
     return price
+
+
+def rate_text(rate_bp: int) -> str:
+    """Basis points as the VAT rate field shows them: 2000 → "20", 550 → "5.5"."""
+    return f"{Decimal(rate_bp).scaleb(-2).normalize():f}"
+
+
+def parse_rate(text: str) -> int:
+    """A VAT rate typed in percent ("20", "5,5") in basis points, from 0 to 100 %."""
+    try:
+        rate = exact_units(text.strip().rstrip("%").strip(), 2)
+    except (InvalidOperation, ValueError):
+        rate = -1
+    if not 0 <= rate <= MAX_RATE_BP:
+        raise InvalidInput(
+            _l("Enter the VAT rate in percent, from 0 to 100, like 20 or 5.5."), field="vat_rate"
+        )
+    return rate
 
 
 def _check_role(member: Member, values: Mapping[str, Any], *, current: Product | None) -> None:

@@ -10,7 +10,8 @@ from quart.typing import ResponseReturnValue
 
 from payfacile.platform.services import services
 from payfacile.platform.text import _l
-from payfacile.portal import subscriptions
+from payfacile.portal import payments, subscriptions
+from payfacile.portal.invoices import is_business
 from payfacile.portal.shell import notice, portal_blueprint, read_form, render_page
 
 blueprint = portal_blueprint("portal_subscriptions", __name__)
@@ -18,6 +19,7 @@ SUBSCRIPTION_NOTICES = {
     "canceled": _l("Your subscription is canceled. We have told the store."),
     "resumed": _l("Your subscription is resumed: it renews as before."),
     "requested": _l("Your request is sent. The store will get back to you by email."),
+    "already": _l("Your request was already sent: the store has it and will get back to you."),
 }
 
 
@@ -26,8 +28,13 @@ async def subscription_list() -> ResponseReturnValue:
     return await render_page(
         "portal/subscriptions.html",
         subscriptions=await subscriptions.subscriptions_of(g.store, g.customer),
+        requests=await subscriptions.pending_requests(g.store, g.customer),
+        business=is_business(g.customer),
         has_ended=subscriptions.has_ended,
         can_resume=subscriptions.can_resume,
+        price_with_vat=subscriptions.price_with_vat,
+        is_expired=payments.is_expired,
+        method_label=payments.method_label,
         notice=notice(SUBSCRIPTION_NOTICES),
     )
 
@@ -59,12 +66,15 @@ async def resume_subscription(subscription_id: int) -> ResponseReturnValue:
 @blueprint.post("/subscriptions/<int:subscription_id>/request-cancellation")
 async def request_cancellation(subscription_id: int) -> ResponseReturnValue:
     form = await read_form()
-    await subscriptions.request_cancellation(
-        services().settings,
-        services().limiter,
-        g.store,
-        g.customer,
-        subscription_id,
-        reason=form.get("reason", ""),
-    )
+    try:
+        await subscriptions.request_cancellation(
+            services().settings,
+            services().limiter,
+            g.store,
+            g.customer,
+            subscription_id,
+            reason=form.get("reason", ""),
+        )
+    except subscriptions.AlreadyRequested:
+        return redirect("/portal/subscriptions?done=already", 303)
     return redirect("/portal/subscriptions?done=requested", 303)

@@ -27,6 +27,7 @@ from payfacile.portal.models import (
     Subscription,
     SubscriptionStatus,
 )
+from payfacile.portal.vat import vat_on
 from payfacile.tenants.branding import brand_of
 from payfacile.tenants.models import CancellationMode, Product, Store
 from payfacile.tenants.scope import across_stores, scoped
@@ -34,6 +35,24 @@ from payfacile.tenants.urls import store_url
 
 MAX_REASON = 500
 CANCELLATION_REQUESTS = "5/day"  # per buyer
+
+
+class AlreadyRequested(Conflict):
+    """A cancellation request for this subscription is already waiting for the store."""
+
+
+def price_with_vat(product: Product) -> int:
+    """What each renewal of `product` charges: its price plus VAT at its rate, rounded
+    half-up (a renewal is an order of one line)."""
+    return product.price + vat_on(product.price, product.tax_rate_bp)
+
+
+async def pending_requests(store: Store, customer: Customer) -> dict[int, CancellationRequest]:
+    """The buyer's cancellation requests still waiting for the store, by subscription."""
+    found = (
+        await scoped(store).query(CancellationRequest).filter(customer_id=customer.id, pending=True)
+    )
+    return {request.subscription_id: request for request in found}
 
 
 async def subscriptions_of(store: Store, customer: Customer) -> list[Subscription]:
@@ -143,7 +162,9 @@ async def request_cancellation(
     *,
     reason: str,
 ) -> Subscription:
-    """Where the buyer may not cancel: a message to the store's support address.
+    """Where the buyer may not cancel: a message to the store's support address, and the
+    buyer's dated receipt, once per request: while one is pending for the subscription,
+    sending again (a double click, a second tab) is `AlreadyRequested` and emails nobody.
 
     Limited per buyer, counted only once the subscription is theirs: nobody can use up
     another buyer's requests by sending their subscription's id."""
@@ -155,25 +176,31 @@ async def request_cancellation(
         raise Conflict(_l("This subscription is already canceled."))
     reason = tidy(reason)
     async with in_transaction():
-        await _record_request(store, customer, subscription, reason)
-        await _tell(
-            settings,
-            store,
-            customer,
-            subscription,
-            "cancellation_requested",
-            buyer_template="buyer_cancellation_requested",
-            reason=reason,
+        created = await _record_request(store, customer, subscription, reason)
+        if created:
+            await _tell(
+                settings,
+                store,
+                customer,
+                subscription,
+                "cancellation_requested",
+                buyer_template="buyer_cancellation_requested",
+                reason=reason,
+            )
+    if not created:
+        raise AlreadyRequested(
+            _l("You have already asked %(store)s to cancel it.", store=store.name)
         )
     return subscription
 
 
 async def _record_request(
     store: Store, customer: Customer, subscription: Subscription, reason: str
-) -> None:
-    """The request as a row the dashboard lists, or, while one is pending for this
-    subscription, that one with the new reason. Two requests at once make one row: the
-    unique (subscription, pending) refuses the second insert, inside a savepoint."""
+) -> bool:
+    """The request as a row the dashboard lists (True), or, while one is pending for this
+    subscription, that one given the reason if it had none (False). Two requests at once
+    make one row: the unique (subscription, pending) refuses the second insert, inside a
+    savepoint."""
     scope = scoped(store)
     try:
         async with in_transaction():
@@ -188,9 +215,11 @@ async def _record_request(
         if reason:
             await (
                 scope.query(CancellationRequest)
-                .filter(subscription_id=subscription.id, pending=True)
+                .filter(subscription_id=subscription.id, pending=True, reason="")
                 .update(reason=reason)
             )
+        return False
+    return True
 
 
 async def end_lapsed(now: datetime | None = None) -> int:

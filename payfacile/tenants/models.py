@@ -195,7 +195,8 @@ class Product(TenantOwned):
     id = fields.IntField(primary_key=True)
     name = fields.CharField(max_length=200)
     kind = fields.CharEnumField(ProductKind, max_length=16, default=ProductKind.ONE_TIME)
-    price = fields.BigIntField(default=0)  # minor units of the store's currency
+    price = fields.BigIntField(default=0)  # minor units of the store's currency, excl. VAT
+    tax_rate_bp = fields.IntField(default=2000)  # the VAT it is sold with: 2000 = 20 %
     interval = fields.CharField(max_length=8, default="")  # month | year for subscriptions
     portal_cancellation_allowed = fields.BooleanField(default=False)
     cancellation_mode = fields.CharEnumField(

@@ -17,7 +17,7 @@ from payfacile.platform.models import OutboxEmail
 from payfacile.portal.models import Customer, Subscription, SubscriptionStatus
 from payfacile.tenants.models import CancellationMode, Product, ProductKind, Store
 from payfacile.tenants.scope import scoped
-from tests.factories import make_customer, make_store
+from tests.factories import make_customer, make_payment_method, make_store
 from tests.portal.test_auth import ACME, acme_with_buyer, post, sign_in
 
 PAGE = "/portal/subscriptions"
@@ -66,7 +66,7 @@ async def test_cancel_at_the_period_end_then_resume(client: Client) -> None:
     await sign_in(client)
     listing = await (await client.get(PAGE, headers=ACME)).get_data(as_text=True)
     assert f'href="{PAGE}/{sub.id}/cancel"' in listing
-    assert "Renews on May 17, 2031" in listing
+    assert "Next payment: €22.80 on May 17, 2031." in listing  # €19.00 + 20 % VAT
 
     confirm = await client.get(f"{PAGE}/{sub.id}/cancel", headers=ACME)
     assert "stays active until May 17, 2031" in await confirm.get_data(as_text=True)
@@ -135,6 +135,59 @@ async def test_where_the_product_forbids_it_the_buyer_asks_the_merchant(client: 
     assert email.subject == "Camille asks you to cancel Machine service plan"
     assert "camille@example.com" in email.text_body
     assert (await reload(store, sub)).status == SubscriptionStatus.ACTIVE
+
+
+async def test_a_request_shows_on_the_subscription_and_is_sent_once(client: Client) -> None:
+    store, buyer = await acme_with_buyer()
+    sub = await subscribe(store, buyer, allowed=False, name="Machine service plan")
+    await sign_in(client)
+    form = {"reason": "Moving to  Montréal"}
+    asked = await post(client, f"{PAGE}/{sub.id}/request-cancellation", form, page=PAGE)
+    assert asked.headers["Location"] == f"{PAGE}?done=requested"
+    listing = await (await client.get(PAGE, headers=ACME)).get_data(as_text=True)
+    today = f"{datetime.now(UTC):%b} {datetime.now(UTC).day}, {datetime.now(UTC).year}"
+    assert f"Cancellation requested on {today}" in listing
+    assert "Your reason: Moving to Montréal" in listing
+    assert "Acme Coffee will answer you by email." in listing
+    assert "/request-cancellation" not in listing  # nothing to send twice
+
+    again = await post(client, f"{PAGE}/{sub.id}/request-cancellation", {}, page=PAGE)
+    assert again.headers["Location"] == f"{PAGE}?done=already"
+    answer = await client.get(again.headers["Location"], headers=ACME)
+    assert "Your request was already sent" in await answer.get_data(as_text=True)
+    assert len(await merchant_emails()) == 1
+    receipts = OutboxEmail.filter(to_address=buyer.email, subject__contains="Machine service")
+    assert await receipts.count() == 1
+
+
+async def test_each_subscription_says_what_it_charges_next_and_with_what(
+    client: Client,
+) -> None:
+    store, buyer = await acme_with_buyer()
+    sub = await subscribe(store, buyer, allowed=True)
+    await scoped(store).query(Product).filter(id=sub.product_id).update(tax_rate_bp=550)
+    await sign_in(client)
+    listing = await (await client.get(PAGE, headers=ACME)).get_data(as_text=True)
+    assert "<strong>€20.05</strong> per month" in listing  # €19.00 + 5.5 %, half-up
+    assert "excl. VAT" not in listing  # a consumer sees what is charged
+    assert "Next payment: €20.05 on May 17, 2031." in listing
+    assert "No payment method pays for it yet." in listing
+
+    card = await make_payment_method(
+        store, buyer, brand="Visa", last4="4242", exp_month=8, exp_year=2025, is_default=True
+    )
+    await scoped(store).update(sub, payment_method_id=card.id)
+    await scoped(store).update(buyer, company="Torréfaction Martin")
+    listing = await (await client.get(PAGE, headers=ACME)).get_data(as_text=True)
+    assert "(€19.00 excl. VAT)" in listing  # a business buyer also sees the net price
+    assert "Next payment: €20.05 on May 17, 2031 with Visa •••• 4242." in listing
+    assert "Visa •••• 4242 has expired." in listing
+    assert "Replace it" in listing
+
+    await post(client, f"{PAGE}/{sub.id}/cancel", {}, page=PAGE)
+    listing = await (await client.get(PAGE, headers=ACME)).get_data(as_text=True)
+    assert "Ends on May 17, 2031: no further payment." in listing
+    assert "Next payment" not in listing
 
 
 async def test_a_period_that_has_ended_cannot_be_resumed(client: Client) -> None:
