@@ -20,6 +20,7 @@ class Customer(TenantOwned):
     name = fields.CharField(max_length=120, default="")
     company = fields.CharField(max_length=120, default="")
     vat_number = fields.CharField(max_length=32, default="")
+    company_number = fields.CharField(max_length=32, default="")  # SIREN, Companies House…
     address_line1 = fields.CharField(max_length=200, default="")
     address_line2 = fields.CharField(max_length=200, default="")
     postal_code = fields.CharField(max_length=20, default="")
