@@ -1,11 +1,12 @@
 """Customers a store's merchants add by hand, and the details they edit, from the dashboard.
 
-The details go through the portal's own rules (`profile.clean`: names, addresses, phones),
-so a buyer and a merchant are held to one set. An email belongs to one customer of a store
-(another store may have a customer with the same one: buyer accounts are per store). The
-dashboard changes a customer's email only while they have no password, that is before they
-ever used their account; from then on it is the buyer's to change from the portal, through
-its confirmation link. A change voids the links sent to the old address.
+The details go through the portal's own rules (`profile.clean`: names, addresses, postal
+codes, phones, VAT and company numbers), so a buyer and a merchant are held to one set. An
+email belongs to one customer of a store (another store may have a customer with the same
+one: buyer accounts are per store). The dashboard changes a customer's email only while they
+have no password, that is before they ever used their account; from then on it is the
+buyer's to change from the portal, through its confirmation link. A change voids the links
+sent to the old address.
 """
 
 from __future__ import annotations

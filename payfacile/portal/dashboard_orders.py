@@ -1,7 +1,7 @@
 """The store dashboard's orders and invoices, on the central host under `/dashboard/<slug>/`:
-the lists, an order's page with "Issue the invoice", recording an order by hand, and invoice
-PDFs. Owners and staff alike; the membership check is the tenants part's
-(`merchant_views.store_dashboard`)."""
+the lists, an order's page with "Issue the invoice" and "Refund", recording an order by hand,
+and invoice PDFs. Owners and staff alike, except refunds (the owner's only); the membership
+check is the tenants part's (`merchant_views.store_dashboard`)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from quart.typing import ResponseReturnValue
 
 from payfacile.platform.services import services
 from payfacile.platform.text import Message, _l
-from payfacile.portal import order_form, order_list
+from payfacile.portal import order_form, order_list, refunds
 from payfacile.portal.order_form import FormProblems
 from payfacile.portal.order_list import StoreOrder
 from payfacile.portal.order_views import ORDER_STATUS_LABELS, pdf_download
+from payfacile.portal.payment_views import configured_gateway
 from payfacile.tenants.merchant_views import store_dashboard
 
 blueprint = store_dashboard("dashboard_orders", __name__)
@@ -54,7 +55,11 @@ async def orders() -> ResponseReturnValue:
 async def order(order_id: int) -> ResponseReturnValue:
     found = await order_list.store_order(g.member.store, order_id)
     return await render_template(
-        "dashboard/order.html", member=g.member, found=found, notice=_notice(found)
+        "dashboard/order.html",
+        member=g.member,
+        found=found,
+        notice=_notice(found),
+        refundable=found.detail.order.status in refunds.REFUNDABLE,
     )
 
 
@@ -76,6 +81,16 @@ def _notice(found: StoreOrder) -> Message:
             invoice=invoice,
             email=email,
         )
+    note = found.credit_note.number if found.credit_note else ""
+    if done == "refunded":
+        if note:
+            return _l(
+                "Order %(number)s refunded; credit note %(note)s is on its way to %(email)s.",
+                number=order.number,
+                note=note,
+                email=email,
+            )
+        return _l("Order %(number)s refunded.", number=order.number)
     if done == "invoiced" and invoice:
         return _l(
             "Invoice %(invoice)s issued; it is on its way to %(email)s with its PDF.",
@@ -90,6 +105,15 @@ async def issue(order_id: int) -> ResponseReturnValue:
     """Issue the invoice: once only (a second is a 409 naming the first)."""
     await order_list.invoice_order(services().settings, g.member.store, order_id)
     return redirect(f"{_base()}/orders/{order_id}?done=invoiced", 303)
+
+
+@blueprint.post("/orders/<int:order_id>/refund")
+async def refund(order_id: int) -> ResponseReturnValue:
+    """Refund the whole order, with its credit note: the owner's only, once."""
+    g.member.must_be_owner()
+    gateway = configured_gateway()
+    await refunds.refund_order(services().settings, gateway, g.member.store, order_id)
+    return redirect(f"{_base()}/orders/{order_id}?done=refunded", 303)
 
 
 @blueprint.route("/orders/new", methods=["GET", "POST"])

@@ -104,6 +104,13 @@ class PaymentGateway(Protocol):
         `idempotency_key` gives the same charge, never a second one."""
         ...
 
+    async def refund(
+        self, *, charge: str, amount: int, currency: str, idempotency_key: str
+    ) -> Charge:
+        """Give back `amount` of the charge `charge` (empty for a payment recorded without
+        one: history, imports); the same key gives the same refund, never a second."""
+        ...
+
 
 class TestGateway:
     """Development and tests: tokens are random, nothing leaves the process."""
@@ -170,6 +177,14 @@ class TestGateway:
             raise Declined("insufficient_funds")
         digest = hmac.new(self._secret, b"charge:" + idempotency_key.encode(), "sha256")
         return Charge(id=f"ch_test_{digest.hexdigest()[:24]}")
+
+    async def refund(
+        self, *, charge: str, amount: int, currency: str, idempotency_key: str
+    ) -> Charge:
+        if amount <= 0:
+            raise ValueError("a refund gives back a positive amount")
+        digest = hmac.new(self._secret, b"refund:" + idempotency_key.encode(), "sha256")
+        return Charge(id=f"re_test_{digest.hexdigest()[:24]}")
 
     def _fingerprint(self, account_number: str) -> str:
         """The same card or account gives the same fingerprint; it cannot be reversed."""

@@ -13,7 +13,14 @@ from payfacile.platform.config import Settings
 from payfacile.platform.errors import Conflict, NotFound
 from payfacile.platform.i18n import language_of
 from payfacile.platform.text import _l
-from payfacile.portal.models import Customer, Invoice, InvoiceCounter, Order, OrderLine
+from payfacile.portal.models import (
+    Customer,
+    Invoice,
+    InvoiceCounter,
+    InvoiceKind,
+    Order,
+    OrderLine,
+)
 from payfacile.portal.order_emails import queue_order_email
 from payfacile.portal.orders import Line, net_of
 from payfacile.portal.pdf import branding_at_issue
@@ -71,6 +78,7 @@ def _buyer(customer: Customer) -> dict[str, Any]:
         ],
         "country": customer.country,
         "vat_number": customer.vat_number,
+        "company_number": customer.company_number,
         "phone": customer.phone,
     }
 
@@ -94,7 +102,12 @@ async def issue_invoice(
     scope = scoped(store)
     async with in_transaction():
         await scope.query(Order).select_for_update().filter(id=order.id).only("id").first()
-        existing = await scope.query(Invoice).filter(order_id=order.id).only("number").first()
+        existing = await (
+            scope.query(Invoice)
+            .filter(order_id=order.id, kind=InvoiceKind.INVOICE)
+            .only("number")
+            .first()
+        )
         if existing is not None:
             raise Conflict(
                 _l(
@@ -152,13 +165,18 @@ async def issue_invoice(
     return invoice
 
 
+def frozen_lines(snapshot: dict[str, Any]) -> list[Line]:
+    """An invoice's lines as its snapshot froze them, for the emails that show them."""
+    return [
+        Line(line["description"], line["quantity"], line["unit_price"], line["tax_rate_bp"])
+        for line in snapshot["lines"]
+    ]
+
+
 async def _email_invoice(
     settings: Settings, store: Store, customer: Customer, order: Order, invoice: Invoice
 ) -> None:
-    frozen = [
-        Line(line["description"], line["quantity"], line["unit_price"], line["tax_rate_bp"])
-        for line in invoice.snapshot["lines"]
-    ]
+    frozen = frozen_lines(invoice.snapshot)
     await queue_order_email(
         settings,
         store,

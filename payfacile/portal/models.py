@@ -139,6 +139,7 @@ class Payment(TenantOwned):
     payment_method: fields.ForeignKeyNullableRelation[PaymentMethod] = fields.ForeignKeyField(
         "models.PaymentMethod", related_name=False, null=True, on_delete=fields.SET_NULL
     )
+    payment_method_id: int | None
     failure_reason = fields.CharField(max_length=255, default="")  # a gateway's decline code
     reference = fields.CharField(max_length=64, default="")  # the gateway's id for the charge
     created_at = fields.DatetimeField()
@@ -159,10 +160,17 @@ class InvoiceCounter(TenantOwned):
         unique_together = (("store",),)
 
 
-class Invoice(TenantOwned, DueWork):
-    """An issued invoice, frozen at issue with the seller's branding.
+class InvoiceKind(StrEnum):
+    INVOICE = "invoice"
+    CREDIT_NOTE = "credit_note"  # cancels an invoice of a refunded order
 
-    Rendered from its snapshot only. As due work, it is due from issue until its PDF is stored.
+
+class Invoice(TenantOwned, DueWork):
+    """An issued invoice or credit note, frozen at issue with the seller's branding.
+
+    Both take their numbers from the store's one sequence; an order has at most one of each,
+    and a credit note names the invoice it cancels (`credits`). Rendered from its snapshot
+    only. As due work, it is due from issue until its PDF is stored.
     """
 
     id = fields.IntField(primary_key=True)
@@ -175,6 +183,11 @@ class Invoice(TenantOwned, DueWork):
     )
     customer_id: int
     number = fields.CharField(max_length=32)
+    kind = fields.CharEnumField(InvoiceKind, max_length=12, default=InvoiceKind.INVOICE)
+    credits: fields.ForeignKeyNullableRelation[Invoice] = fields.ForeignKeyField(
+        "models.Invoice", related_name=False, null=True, on_delete=fields.RESTRICT
+    )
+    credits_id: int | None
     issued_at = fields.DatetimeField()
     currency = fields.CharField(max_length=3)
     snapshot = fields.JSONField[dict[str, Any]]()  # seller, buyer, lines, taxes, totals as issued
@@ -185,10 +198,11 @@ class Invoice(TenantOwned, DueWork):
 
     class Meta:
         table = "invoice"
-        unique_together = (("store", "number"), ("store", "order"))
+        unique_together = (("store", "number"), ("store", "order", "kind"))
         indexes = (
             Index(fields=("store_id", "order_id")),
             Index(fields=("store_id", "issued_at", "id")),  # the dashboard's list
+            Index(fields=("store_id", "customer_id", "issued_at", "id")),  # the buyer's list
         )
 
 

@@ -44,9 +44,11 @@ async def queue_order_email(
     *,
     template: str,
     invoice: Invoice | None = None,
+    **facts: str,
 ) -> None:
-    """Queue `email/{template}.*` about `order` for its buyer; with `invoice`, the email
-    names it and carries its PDF. Call inside the transaction of the event."""
+    """Queue `email/{template}.*` about `order` for its buyer; with `invoice` (or credit
+    note), the email names it and carries its PDF; `facts` go to the template as they are.
+    Call inside the transaction of the event."""
     language = i18n.language_of(customer.language or store.locale)
     extra: dict[str, Any] = {}
     attachments: list[Attachment] = []
@@ -83,6 +85,7 @@ async def queue_order_email(
             "total": money(order.total),
             "url": await store_url(settings, store, order_path(order)),
             **extra,
+            **facts,
         },
         brand=brand_of(store),
         store_id=store.id,

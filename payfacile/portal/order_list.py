@@ -20,7 +20,7 @@ from payfacile.platform.config import Settings
 from payfacile.platform.errors import InvalidInput
 from payfacile.platform.text import Message, _l
 from payfacile.portal.invoices import issue_invoice
-from payfacile.portal.models import Customer, Invoice, Order, OrderStatus
+from payfacile.portal.models import Customer, Invoice, InvoiceKind, Order, OrderStatus
 from payfacile.portal.orders import Cursor, OrderDetail, detail_of, invoice_numbers, newest_first
 from payfacile.tenants.models import Store
 from payfacile.tenants.scope import scoped
@@ -159,7 +159,11 @@ class StoreOrder:
 
     @property
     def invoice(self) -> Invoice | None:
-        return self.detail.invoices[0] if self.detail.invoices else None
+        return next((i for i in self.detail.invoices if i.kind == InvoiceKind.INVOICE), None)
+
+    @property
+    def credit_note(self) -> Invoice | None:
+        return next((i for i in self.detail.invoices if i.kind == InvoiceKind.CREDIT_NOTE), None)
 
 
 async def store_order(store: Store, order_id: int) -> StoreOrder:

@@ -71,6 +71,14 @@ async def orders() -> ResponseReturnValue:
     return await render_page("portal/orders.html", page=page, invoices=invoices)
 
 
+@blueprint.get("/invoices")
+async def invoices() -> ResponseReturnValue:
+    """Invoices and credit notes, newest first, 20 a page; `?before=`/`?after=` as orders."""
+    before, after = _cursor("before"), _cursor("after")
+    page = await order_service.invoice_page(g.store, g.customer, before=before, after=after)
+    return await render_page("portal/invoices.html", page=page)
+
+
 def _cursor(name: str) -> Cursor | None:
     value = request.args.get(name)
     return Cursor.parse(value[:64]) if value else None
@@ -95,6 +103,7 @@ async def _order_page(
         taxes=found.taxes,
         payments=found.payments,
         invoices=found.invoices,
+        refunds=found.refunds,
         payable=payable,
         can_pay=gateway_for(services().settings) is not None,
         methods=methods,

@@ -24,7 +24,16 @@ from payfacile.platform import db
 from payfacile.platform.config import Settings
 from payfacile.platform.errors import Conflict, InvalidInput, NotFound
 from payfacile.platform.text import Message, _l
-from payfacile.portal.models import Customer, Invoice, Order, OrderLine, OrderStatus, Payment
+from payfacile.portal.models import (
+    Customer,
+    Invoice,
+    InvoiceKind,
+    Order,
+    OrderLine,
+    OrderStatus,
+    Payment,
+    PaymentStatus,
+)
 from payfacile.portal.order_emails import queue_order_email
 from payfacile.portal.vat import TaxAtRate, taxes_by_rate
 from payfacile.tenants.models import Store
@@ -326,14 +335,14 @@ def _at(at: str, comparison: str, cursor: Cursor) -> Q:
 
 
 async def invoice_numbers(store: Store, order_ids: Iterable[int]) -> dict[int, list[str]]:
-    """The numbers of these orders' invoices, oldest first, in one query."""
+    """The numbers of these orders' invoices (not their credit notes), in one query."""
     ids = list(order_ids)
     if not ids:
         return {}
     rows = (
         await scoped(store)
         .query(Invoice)
-        .filter(order_id__in=ids)
+        .filter(order_id__in=ids, kind=InvoiceKind.INVOICE)
         .order_by("issued_at", "id")
         .values_list("order_id", "number")
     )
@@ -343,13 +352,59 @@ async def invoice_numbers(store: Store, order_ids: Iterable[int]) -> dict[int, l
     return grouped
 
 
+class InvoiceSummary(NamedTuple):
+    """An invoice or credit note as the buyer's list shows it."""
+
+    id: int
+    number: str
+    kind: InvoiceKind
+    issued_at: datetime
+    total: int
+    currency: str
+    order_number: str
+
+
+INVOICE_SUMMARY = {name: name for name in InvoiceSummary._fields} | {
+    "order_number": "order__number"
+}
+
+
+@dataclass(frozen=True)
+class InvoicePage:
+    invoices: list[InvoiceSummary]
+    newer: Cursor | None
+    older: Cursor | None
+
+
+async def invoice_page(
+    store: Store,
+    customer: Customer,
+    *,
+    before: Cursor | None = None,
+    after: Cursor | None = None,
+    size: int = PAGE_SIZE,
+) -> InvoicePage:
+    """Up to `size` of the buyer's invoices and credit notes, newest first, keyset pages on
+    (issued_at, id) like the orders': one query (its order's number joined)."""
+    query = scoped(store).query(Invoice).filter(customer_id=customer.id)
+    rows, newer, older = await newest_first(
+        query, INVOICE_SUMMARY, at="issued_at", before=before, after=after, size=size
+    )
+    return InvoicePage([InvoiceSummary(**row) for row in rows], newer=newer, older=older)
+
+
 @dataclass(frozen=True)
 class OrderDetail:
     order: Order
     lines: list[OrderLine]
     taxes: list[TaxAtRate]
     payments: list[Payment]
-    invoices: list[Invoice]  # id, number, issued_at, total and currency only
+    invoices: list[Invoice]  # id, number, kind, issued_at, total and currency only; the
+    # invoice, then its credit note if the order was refunded
+
+    @property
+    def refunds(self) -> list[Payment]:
+        return [payment for payment in self.payments if payment.status == PaymentStatus.REFUNDED]
 
 
 async def store_order(store: Store, number: str) -> Order:
@@ -375,7 +430,7 @@ async def detail_of(store: Store, found: Order) -> OrderDetail:
     invoices = (
         await scope.query(Invoice)
         .filter(order_id=found.id)
-        .only("id", "number", "issued_at", "total", "currency")
+        .only("id", "number", "kind", "issued_at", "total", "currency")
         .order_by("issued_at", "id")
     )
     return OrderDetail(

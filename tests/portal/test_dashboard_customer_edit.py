@@ -149,6 +149,53 @@ async def test_editing_details_and_the_email_of_a_customer_who_never_signed_in(
     assert opened_link.status_code == 410  # the old address's link no longer works
 
 
+async def test_the_dashboard_checks_numbers_and_postal_codes_as_the_portal_does(
+    client: Client,
+) -> None:
+    acme = await acme_with(client)
+    camille = await make_customer(acme, "camille@example.com", name="Camille", country="FR")
+    edit = f"/dashboard/acme/customers/{camille.id}/edit"
+    form = await (await client.get(edit, headers=CENTRAL)).get_data(as_text=True)
+    assert 'name="company_number"' in form
+    assert "SIREN or SIRET in France" in form
+    assert 'name="company_number"' in await (await client.get(NEW, headers=CENTRAL)).get_data(
+        as_text=True
+    )
+    wrong = {
+        "email": "camille@example.com",
+        "name": "Camille",
+        "country": "FR",
+        "vat_number": "hello world",
+        "company_number": "303265046",
+        "postal_code": "7500",
+    }
+    refused = await post(client, edit, wrong, page=edit)
+    assert refused.status_code == 422
+    html = unescape(await refused.get_data(as_text=True))
+    assert fields_in_error(html) == {"vat_number", "company_number", "postal_code"}
+    assert "A SIREN has 9 digits and a SIRET 14: check the number." in html
+    assert "This is not a postal code of the country chosen (France). Example: 33380." in html
+    unchanged = await scoped(acme).get(Customer, id=camille.id)
+    assert (unchanged.vat_number, unchanged.company_number) == ("", "")
+
+    right = {
+        **wrong,
+        "vat_number": "fr 40 303 265 045",
+        "company_number": "303 265 045",
+        "postal_code": "75001",
+    }
+    saved = await post(client, edit, right, page=edit)
+    assert saved.status_code == 303
+    fixed = await scoped(acme).get(Customer, id=camille.id)
+    assert (fixed.vat_number, fixed.company_number, fixed.postal_code) == (
+        "FR40303265045",
+        "303265045",
+        "75001",
+    )
+    again = await (await client.get(edit, headers=CENTRAL)).get_data(as_text=True)
+    assert 'value="303265045"' in again
+
+
 async def test_an_active_customers_email_is_theirs_to_change(client: Client) -> None:
     acme = await acme_with(client)
     camille = await make_customer(

@@ -170,6 +170,27 @@ async def test_markup_in_a_name_is_text_in_the_pdf(client: Client, tmp_path: Pat
     assert "<b>Camille</b> & <i>co</i>" in text
 
 
+async def test_the_buyers_company_number_is_printed_under_their_vat_number(
+    client: Client, tmp_path: Path
+) -> None:
+    store, buyer = await acme_with_buyer(
+        company="Martin & Fils", vat_number="FR40303265045", company_number="73282932000074"
+    )
+    invoice = await invoiced(store, buyer)
+    older = await invoiced(store, buyer, number="1002")
+    snapshot = dict(older.snapshot, buyer=dict(older.snapshot["buyer"]))
+    del snapshot["buyer"]["company_number"]  # frozen before buyers had one
+    await scoped(store).query(Invoice).filter(id=older.id).update(snapshot=snapshot)
+    await sign_in(client)
+    text = pdf_text((await download(client, invoice.number))[1], tmp_path)
+    assert "VAT number: FR40303265045" in text
+    assert "Company number: 73282932000074" in text
+    assert text.index("FR40303265045") < text.index("73282932000074")
+    status, pdf, _ = await download(client, older.number)
+    assert status == 200
+    assert "Company number" not in pdf_text(pdf, tmp_path)
+
+
 @pytest.fixture
 def listener() -> Iterator[tuple[int, list[str]]]:
     """A web server on the loopback that records every request it gets."""

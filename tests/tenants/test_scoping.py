@@ -9,7 +9,14 @@ import pytest
 
 import payfacile
 from payfacile.platform.errors import NotFound
-from payfacile.portal.models import Customer, Order, OrderLine, PaymentMethod, Subscription
+from payfacile.portal.models import (
+    Customer,
+    Invoice,
+    Order,
+    OrderLine,
+    PaymentMethod,
+    Subscription,
+)
 from payfacile.schema import MODEL_MODULES
 from payfacile.tenants.models import (
     Domain,
@@ -24,6 +31,7 @@ from payfacile.tenants.scope import across_stores, scoped
 from tests.factories import (
     make_customer,
     make_domain,
+    make_invoice,
     make_order,
     make_payment_method,
     make_product,
@@ -269,6 +277,8 @@ async def a_row_of(store: Store, model: type[TenantOwned]) -> TenantOwned:
         return await make_subscription(store, customer, await make_product(store))
     if model is ImportRun:
         return await scope.create(ImportRun, filename="buyers.csv")
+    if model is Invoice:  # the invoice a credit note cancels
+        return await make_invoice(store, await make_order(store, customer, f"I-{customer.id}"))
     if model is WebhookEndpoint:
         return await scope.create(
             WebhookEndpoint, url="https://example.com/h", secret_encrypted="x"
