@@ -113,11 +113,16 @@ class PaymentMethod(TenantOwned):
     gateway_token = fields.CharField(max_length=128)
     fingerprint = fields.CharField(max_length=64, default="")
     is_default = fields.BooleanField(default=False)
+    # A SEPA account's Direct Debit mandate: the reference the buyer saw in its text, and when
+    # they gave it by saving the account. None for a card.
+    mandate_reference = fields.CharField(max_length=35, null=True)
+    mandate_signed_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
         table = "payment_method"
         indexes = (Index(fields=("store_id", "customer_id")),)
+        unique_together = (("store", "mandate_reference"),)
 
 
 class PaymentStatus(StrEnum):
