@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 from payfacile.platform.text import Message, _l
 
 
@@ -10,6 +12,7 @@ class PayFacileError(Exception):
     code = "bad_request"
     title: Message = _l("Something is wrong with this request")
     links: tuple[tuple[Message, str], ...] = ()  # (label, URL) the error page offers
+    details: tuple[Message, ...] = ()  # paragraphs the error page adds after the message
 
     def __init__(self, message: Message, *, field: str | None = None) -> None:
         super().__init__(str(message))
@@ -21,6 +24,19 @@ class InvalidInput(PayFacileError):
     status = 422
     code = "invalid_input"
     title = _l("Please check what you entered")
+
+
+class FieldErrors(InvalidInput):
+    """Every field of a form that is wrong, each with its message, so the form shows them all
+    at once. The key "" holds a problem of the whole form (a card the bank declines), which
+    no field can fix. `order` (the form's field names, top to bottom) sorts them as the
+    buyer reads the form; names it omits come after."""
+
+    def __init__(self, errors: Mapping[str, Message], *, order: Sequence[str] = ()) -> None:
+        rank = {name: position for position, name in enumerate(("", *order))}
+        self.errors = dict(sorted(errors.items(), key=lambda item: rank.get(item[0], len(rank))))
+        field, message = next(iter(self.errors.items()))
+        super().__init__(message, field=field or None)
 
 
 class BadHost(PayFacileError):

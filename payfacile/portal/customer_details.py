@@ -17,7 +17,7 @@ from tortoise.transactions import in_transaction
 
 from payfacile.platform import db, tokens
 from payfacile.platform.accounts import normalise_email
-from payfacile.platform.errors import Conflict, InvalidInput
+from payfacile.platform.errors import Conflict, FieldErrors, InvalidInput
 from payfacile.platform.i18n import LANGUAGES
 from payfacile.platform.models import SessionKind, TokenPurpose
 from payfacile.platform.text import Message, _l
@@ -33,12 +33,12 @@ OWN_EMAIL = _l(
 
 
 def clean(form: Mapping[str, str], *, email: bool) -> dict[str, str]:
-    """The form's values as stored, the email too when `email`; `ProfileErrors` names every
+    """The form's values as stored, the email too when `email`; `FieldErrors` names every
     bad field at once."""
     errors: dict[str, Message] = {}
     try:
         values = profile.clean(form)
-    except profile.ProfileErrors as error:
+    except FieldErrors as error:
         values, errors = {}, dict(error.errors)
     if email:
         try:
@@ -49,7 +49,7 @@ def clean(form: Mapping[str, str], *, email: bool) -> dict[str, str]:
     if values["language"] and values["language"] not in LANGUAGES:
         errors["language"] = _l("Choose a language from the list.")
     if errors:
-        raise profile.ProfileErrors(errors)
+        raise FieldErrors(errors, order=profile.FORM_ORDER)
     return values
 
 
@@ -71,7 +71,7 @@ async def edit_customer(store: Store, customer_id: int, form: Mapping[str, str])
     active = customer.password_hash is not None
     values = clean(form, email=not active or "email" in form)
     if active and values.pop("email", customer.email) != customer.email:
-        raise profile.ProfileErrors({"email": OWN_EMAIL})
+        raise FieldErrors({"email": OWN_EMAIL})
     if values.get("email", customer.email) == customer.email:
         values.pop("email", None)
         await scoped(store).update(customer, **values)
@@ -87,7 +87,7 @@ async def edit_customer(store: Store, customer_id: int, form: Mapping[str, str])
                 .update(**values, invited_at=None)
             )
             if not changed:  # they chose a password a moment ago
-                raise profile.ProfileErrors({"email": OWN_EMAIL})
+                raise FieldErrors({"email": OWN_EMAIL})
             await tokens.void(
                 subject_kind=SessionKind.BUYER, subject_id=customer.id, purposes=tuple(TokenPurpose)
             )

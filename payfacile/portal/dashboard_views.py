@@ -9,7 +9,7 @@ from quart import g, redirect, render_template, request
 from quart.typing import ResponseReturnValue
 
 from payfacile.platform.countries import countries
-from payfacile.platform.errors import Conflict
+from payfacile.platform.errors import Conflict, FieldErrors
 from payfacile.platform.i18n import LANGUAGES, current_language
 from payfacile.platform.models import TokenPurpose
 from payfacile.platform.services import services
@@ -96,7 +96,7 @@ async def add_customer() -> ResponseReturnValue:
     form = await read_form()
     try:
         added = await customer_details.add_customer(store, form)
-    except (profile.ProfileErrors, Conflict) as error:
+    except (FieldErrors, Conflict) as error:
         return await _refused(error, form)
     return redirect(f"/dashboard/{store.slug}/customers/{added.id}?done=added", 303)
 
@@ -112,7 +112,7 @@ async def edit_customer(customer_id: int) -> ResponseReturnValue:
     form = await read_form()
     try:
         await customer_details.edit_customer(store, customer_id, form)
-    except (profile.ProfileErrors, Conflict) as error:
+    except (FieldErrors, Conflict) as error:
         return await _refused(
             error, form, customer=await scoped(store).get(Customer, id=customer_id)
         )
@@ -120,7 +120,7 @@ async def edit_customer(customer_id: int) -> ResponseReturnValue:
 
 
 async def _refused(
-    error: profile.ProfileErrors | Conflict,
+    error: FieldErrors | Conflict,
     form: dict[str, str],
     *,
     customer: Customer | None = None,

@@ -32,7 +32,7 @@ from stdnum.fr import siren, siret
 from stdnum.gb import vat as gb_vat
 
 from payfacile.platform.countries import countries, country_codes
-from payfacile.platform.errors import InvalidInput
+from payfacile.platform.errors import FieldErrors, InvalidInput
 from payfacile.platform.text import Message, _l
 from payfacile.portal.models import Customer
 from payfacile.tenants.models import Store
@@ -56,19 +56,26 @@ FIELDS = (
     Field("city", 100, _l("A city is 100 characters at most.")),
 )
 EDITABLE = (*(field.name for field in FIELDS), "company_number", "country", "phone")
-
-
-class ProfileErrors(InvalidInput):
-    """Every field that is wrong, each with its message, so the form shows them all at once."""
-
-    def __init__(self, errors: dict[str, Message]) -> None:
-        field, message = next(iter(errors.items()))
-        super().__init__(message, field=field)
-        self.errors = errors
+# The buyer details' form from top to bottom (the portal's profile, the dashboard's customer
+# form): the order its error summary lists the mistakes in.
+FORM_ORDER = (
+    "email",
+    "name",
+    "language",
+    "phone",
+    "address_line1",
+    "address_line2",
+    "postal_code",
+    "city",
+    "country",
+    "company",
+    "vat_number",
+    "company_number",
+)
 
 
 def clean(form: Mapping[str, str]) -> dict[str, str]:
-    """The form's values as stored; raises `ProfileErrors` naming every bad field."""
+    """The form's values as stored; raises `FieldErrors` naming every bad field."""
     values: dict[str, str] = {}
     errors: dict[str, Message] = {}
     for field in FIELDS:
@@ -95,7 +102,7 @@ def clean(form: Mapping[str, str]) -> dict[str, str]:
         except InvalidInput as error:
             errors[name] = error.message
     if errors:
-        raise ProfileErrors(errors)
+        raise FieldErrors(errors, order=FORM_ORDER)
     return values
 
 

@@ -6,6 +6,7 @@ from quart import g, redirect, request
 from quart.typing import ResponseReturnValue
 
 from payfacile.platform.countries import countries
+from payfacile.platform.errors import FieldErrors
 from payfacile.platform.i18n import current_language
 from payfacile.platform.text import Message, _l
 from payfacile.portal import profile
@@ -25,7 +26,7 @@ async def edit_profile() -> ResponseReturnValue:
         form = await read_form()
         try:
             await profile.update_profile(g.store, customer, form)
-        except profile.ProfileErrors as error:
+        except FieldErrors as error:
             errors = error.errors
             values = {name: form.get(name, "") for name in profile.EDITABLE}
         else:

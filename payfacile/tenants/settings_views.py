@@ -7,6 +7,7 @@ from quart import g, redirect, render_template, request
 from quart.typing import ResponseReturnValue
 
 from payfacile.platform.countries import countries
+from payfacile.platform.errors import FieldErrors
 from payfacile.platform.i18n import LANGUAGES, current_language, language_of
 from payfacile.platform.text import Message, _l
 from payfacile.platform.zones import zone_for_country
@@ -36,7 +37,7 @@ async def settings() -> ResponseReturnValue:
         logo = upload.read(stores.MAX_LOGO_BYTES + 1) if upload else b""
         try:
             await store_settings.save_settings(store, form, logo=logo or None, hosts=resolver())
-        except store_settings.SettingsErrors as error:
+        except FieldErrors as error:
             errors = error.errors
             values = {name: form.get(name, "") for name in store_settings.FIELDS}
         else:

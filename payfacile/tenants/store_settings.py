@@ -15,7 +15,7 @@ from tortoise.transactions import in_transaction
 from payfacile.platform.accounts import normalise_email
 from payfacile.platform.brand import COLOR
 from payfacile.platform.countries import country_codes
-from payfacile.platform.errors import InvalidInput
+from payfacile.platform.errors import FieldErrors, InvalidInput
 from payfacile.platform.i18n import LANGUAGES, current_language, language_of
 from payfacile.platform.text import Message, _l
 from payfacile.tenants import legal, stores
@@ -44,15 +44,17 @@ IDENTITY = (
     "brand_color",
 )
 FIELDS = (*IDENTITY, *legal.FIELDS)
-
-
-class SettingsErrors(InvalidInput):
-    """Every field that is wrong, each with its message, so the form shows them all at once."""
-
-    def __init__(self, errors: dict[str, Message]) -> None:
-        field, message = next(iter(errors.items()))
-        super().__init__(message, field=field)
-        self.errors = errors
+# The settings form from top to bottom: the order its error summary lists the mistakes in.
+FORM_ORDER = (
+    *IDENTITY,
+    "logo",
+    "legal_form",
+    "company_registration",
+    "registration_office",
+    "share_capital",
+    "vat_number",
+    *legal.TERMS_DEFAULTS,
+)
 
 
 def form_values(store: Store) -> dict[str, str]:
@@ -69,7 +71,7 @@ def currencies(language: str) -> list[tuple[str, str]]:
 
 
 def clean(form: Mapping[str, str]) -> dict[str, Any]:
-    """The form's values as stored; raises `SettingsErrors` naming every bad field."""
+    """The form's values as stored; raises `FieldErrors` naming every bad field."""
     values: dict[str, Any] = {}
     errors: dict[str, Message] = {}
     checks = {
@@ -97,7 +99,7 @@ def clean(form: Mapping[str, str]) -> dict[str, Any]:
     values.update(found)
     errors.update(legal_errors)
     if errors:
-        raise SettingsErrors(errors)
+        raise FieldErrors(errors, order=FORM_ORDER)
     return values
 
 
@@ -166,7 +168,7 @@ async def save_settings(
     errors: dict[str, Message] = {}
     try:
         values = clean(form)
-    except SettingsErrors as error:
+    except FieldErrors as error:
         errors, values = error.errors, {}
     checked = None
     if logo is not None:
@@ -175,7 +177,7 @@ async def save_settings(
         except InvalidInput as error:
             errors["logo"] = error.message
     if errors:
-        raise SettingsErrors(errors)
+        raise FieldErrors(errors, order=FORM_ORDER)
     async with in_transaction():
         await Store.filter(id=store.id).update(**values)
         if checked is not None:
