@@ -6,7 +6,8 @@ browser sends the processor the card number and the form sends us its token
 (`from_hosted_fields`), so a card number never reaches this server. The built-in
 `TestGateway` takes the fields itself, for development and tests, and checks them as a
 processor would: Luhn, expiry and CVC for cards (its decline number is refused), the IBAN
-through schwifty for SEPA. Nothing here logs what it is given.
+through schwifty for SEPA, every field at once (`FieldErrors`), as a form shows them. Nothing
+here logs what it is given.
 
 A kept token pays through `charge`, which either returns the processor's charge or raises
 `Declined` with the processor's reason. Every charge carries an idempotency key: asked again
@@ -19,16 +20,17 @@ from __future__ import annotations
 import hmac
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from schwifty import IBAN
 from schwifty.exceptions import SchwiftyException
 
 from payfacile.platform.config import Settings
-from payfacile.platform.errors import InvalidInput, NotAllowed
-from payfacile.platform.text import Text, _l
+from payfacile.platform.errors import FieldErrors, InvalidInput, NotAllowed
+from payfacile.platform.text import Message, Text, _l
 from payfacile.portal.models import PaymentMethodKind
 
 DECLINED_TEST_CARD = "4000000000000002"
@@ -46,6 +48,10 @@ BRANDS = (  # (brand, number prefix, lengths, CVC length)
     ("Discover", re.compile(r"6011|65"), (16, 19), 3),
 )
 EXPIRY = re.compile(r"^\s*(\d{1,2})\s*/\s*(\d{2}|\d{4})\s*$")
+CARD_FIELDS = ("number", "expiry", "cvc")  # as the card form shows them
+SEPA_FIELDS = ("holder", "iban")
+CARD_DECLINED = _l("Your card was declined. Nothing was saved: try another card.")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -124,37 +130,31 @@ class TestGateway:
         self, *, number: str, expiry: str, cvc: str, now: datetime | None = None
     ) -> Tokenized:
         digits = re.sub(r"[\s-]", "", number or "")
-        brand, cvc_length = _brand(digits)
-        month, year = _expiry(expiry, now or datetime.now(UTC))
-        if not re.fullmatch(rf"\d{{{cvc_length}}}", (cvc or "").strip()):
-            raise InvalidInput(
-                _l("Enter the %(count)s-digit security code.", count=cvc_length), field="cvc"
-            )
-        if digits == DECLINED_TEST_CARD:
-            raise InvalidInput(_l("Your card was declined. Try another card."), field="number")
+        errors: dict[str, Message] = {}
+        card = _checked(errors, "number", lambda: _brand(digits))
+        month_year = _checked(errors, "expiry", lambda: _expiry(expiry, now or datetime.now(UTC)))
+        _checked(errors, "cvc", lambda: _cvc(cvc, card[1] if card else None))
+        if card is None or month_year is None or errors:
+            raise FieldErrors(errors, order=CARD_FIELDS)
+        if digits == DECLINED_TEST_CARD:  # a whole-card refusal: no field of it is wrong
+            raise FieldErrors({"": CARD_DECLINED})
         mark = NO_FUNDS_MARK if digits == NO_FUNDS_TEST_CARD else "_"
         return Tokenized(
             kind=PaymentMethodKind.CARD,
             token=f"tok_test{mark}{secrets.token_urlsafe(18)}",
-            brand=brand,
+            brand=card[0],
             last4=digits[-4:],
             fingerprint=self._fingerprint(digits),
-            exp_month=month,
-            exp_year=year,
+            exp_month=month_year[0],
+            exp_year=month_year[1],
         )
 
     async def tokenize_sepa(self, *, iban: str, holder: str) -> Tokenized:
-        holder = " ".join((holder or "").split())
-        if not holder:
-            raise InvalidInput(_l("Enter the account holder's name."), field="holder")
-        if len(holder) > 70:
-            raise InvalidInput(_l("The holder's name is 70 characters at most."), field="holder")
-        try:
-            account = IBAN(iban or "")
-        except (SchwiftyException, ValueError) as error:
-            raise InvalidInput(
-                _l("This IBAN is not valid. Check it against your bank statement."), field="iban"
-            ) from error
+        errors: dict[str, Message] = {}
+        _checked(errors, "holder", lambda: _holder(holder))
+        account = _checked(errors, "iban", lambda: _iban(iban))
+        if account is None or errors:
+            raise FieldErrors(errors, order=SEPA_FIELDS)
         return Tokenized(
             kind=PaymentMethodKind.SEPA,
             token=f"tok_test_sepa_{secrets.token_urlsafe(18)}",
@@ -192,15 +192,56 @@ class TestGateway:
         return digest.hexdigest()[:32]
 
 
+def _checked(errors: dict[str, Message], name: str, check: Callable[[], T]) -> T | None:
+    """What `check` returns, or None with its message kept under `name`."""
+    try:
+        return check()
+    except InvalidInput as error:
+        errors[name] = error.message
+        return None
+
+
 def _brand(digits: str) -> tuple[str, int]:
+    """The card's brand and the length of its security code."""
+    if not digits:
+        raise InvalidInput(_l("Enter the card number."))
     if not digits.isdigit() or not 12 <= len(digits) <= 19 or not _luhn(digits):
-        raise InvalidInput(_l("This card number is not valid."), field="number")
+        raise InvalidInput(_l("This card number is not valid."))
     for brand, prefix, lengths, cvc_length in BRANDS:
         if prefix.match(digits) and len(digits) in lengths:
             return brand, cvc_length
-    raise InvalidInput(
-        _l("We accept Visa, Mastercard, American Express and Discover."), field="number"
-    )
+    raise InvalidInput(_l("We accept Visa, Mastercard, American Express and Discover."))
+
+
+def _cvc(text: str, length: int | None) -> None:
+    """`length` digits; 3 or 4 while the card's brand is unknown (its number is wrong)."""
+    code = (text or "").strip()
+    if not code:
+        raise InvalidInput(_l("Enter the security code."))
+    if length is None and not re.fullmatch(r"\d{3,4}", code):
+        raise InvalidInput(_l("A security code has 3 or 4 digits."))
+    if length is not None and not re.fullmatch(rf"\d{{{length}}}", code):
+        raise InvalidInput(_l("Enter the %(count)s-digit security code.", count=length))
+
+
+def _holder(text: str) -> str:
+    holder = " ".join((text or "").split())
+    if not holder:
+        raise InvalidInput(_l("Enter the account holder's name."))
+    if len(holder) > 70:
+        raise InvalidInput(_l("The holder's name is 70 characters at most."))
+    return holder
+
+
+def _iban(text: str) -> IBAN:
+    if not (text or "").strip():
+        raise InvalidInput(_l("Enter the IBAN of the account."))
+    try:
+        return IBAN(text)
+    except (SchwiftyException, ValueError) as error:
+        raise InvalidInput(
+            _l("This IBAN is not valid. Check it against your bank statement.")
+        ) from error
 
 
 def _luhn(digits: str) -> bool:
@@ -212,15 +253,15 @@ def _luhn(digits: str) -> bool:
 
 
 def _expiry(text: str, now: datetime) -> tuple[int, int]:
-    found = EXPIRY.match(text or "")
+    found = EXPIRY.match(text or "")  # empty too: the message asks for it
     if found is None or not 1 <= int(found.group(1)) <= 12:
-        raise InvalidInput(_l("Enter the expiry date as MM/YY."), field="expiry")
+        raise InvalidInput(_l("Enter the expiry date as MM/YY."))
     month, year = int(found.group(1)), int(found.group(2))
     year = year + 2000 if year < 100 else year
     if (year, month) < (now.year, now.month):
-        raise InvalidInput(_l("This card has expired."), field="expiry")
+        raise InvalidInput(_l("This card has expired."))
     if year > now.year + 20:
-        raise InvalidInput(_l("Enter the expiry date as MM/YY."), field="expiry")
+        raise InvalidInput(_l("Enter the expiry date as MM/YY."))
     return month, year
 
 

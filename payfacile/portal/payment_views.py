@@ -1,18 +1,20 @@
-"""The buyer's payment methods: add a card or a SEPA account (it becomes the default), make
-another one the default, remove one that is not.
+"""The buyer's payment methods: the list, where any one can be made the default or removed,
+and the page that adds a card or a SEPA account (the new one becomes the default).
 
 Every change is a POST that ends in a redirect with `?done=…`, so a reload never repeats
-it; a form with mistakes comes back with a message by each field and nothing saved.
+it; a form with mistakes comes back with every one of them listed above it and by its field,
+and nothing saved.
 """
 
 from __future__ import annotations
 
 import re
+from urllib.parse import urlencode
 
 from quart import g, redirect, request
 from quart.typing import ResponseReturnValue
 
-from payfacile.platform.errors import InvalidInput, ServiceUnavailable
+from payfacile.platform.errors import Conflict, FieldErrors, ServiceUnavailable
 from payfacile.platform.services import services
 from payfacile.platform.text import Message, _l
 from payfacile.portal import payments
@@ -30,6 +32,8 @@ PAYMENT_NOTICES = {
 }
 RETURN_TO = re.compile(r"/portal/orders/[A-Za-z0-9._%-]{1,100}")  # where `?then=` may lead
 NO_GATEWAY = _l("Payment methods cannot be added here yet: no payment gateway is set up.")
+MANDATE_UNKNOWN = _l("This form is out of date. Check the mandate below and save again.")
+KINDS = ("card", "sepa")
 
 
 def configured_gateway() -> PaymentGateway:
@@ -42,26 +46,53 @@ def configured_gateway() -> PaymentGateway:
 
 @blueprint.get("/payment-methods")
 async def payment_methods() -> ResponseReturnValue:
-    return await _payment_page()
-
-
-async def _payment_page(
-    *, status: int = 200, errors: dict[str, Message] | None = None, form: str = "", **values: str
-) -> ResponseReturnValue:
     return await render_page(
         "portal/payment_methods.html",
-        status=status,
         methods=await payments.methods_of(g.store, g.customer),
         subscribed=await payments.has_live_subscription(g.store, g.customer),
         is_expired=payments.is_expired,
         method_label=payments.method_label,
-        errors=errors or {},
-        open_form=form,
-        values=values,
         notice=notice(PAYMENT_NOTICES),
-        then=_return_to(request.args.get("then", "") or values.get("then", "")),
         can_add=gateway_for(services().settings) is not None,
         no_gateway=NO_GATEWAY,
+    )
+
+
+@blueprint.get("/payment-methods/new")
+async def new_payment_method() -> ResponseReturnValue:
+    kind = request.args.get("kind", "card")
+    return await _adding_page(kind if kind in KINDS else "card", then=request.args.get("then", ""))
+
+
+async def _adding_page(
+    kind: str,
+    *,
+    status: int = 200,
+    errors: dict[str, Message] | None = None,
+    then: str = "",
+    **values: str,
+) -> ResponseReturnValue:
+    """The form that adds a card or a SEPA account (`kind`), with a link to the other; for
+    SEPA, the mandate's text with a new reference."""
+    then = _return_to(then)
+    creditor, creditor_address = payments.creditor(g.store)
+    return await render_page(
+        "portal/payment_method_new.html",
+        status=status,
+        kind=kind,
+        kinds={
+            name: "/portal/payment-methods/new?"
+            + urlencode({"kind": name, "then": then} if then else {"kind": name})
+            for name in KINDS
+        },
+        errors=errors or {},
+        values=values,
+        then=then,
+        can_add=gateway_for(services().settings) is not None,
+        no_gateway=NO_GATEWAY,
+        creditor=creditor,
+        creditor_address=creditor_address,
+        mandate_reference=payments.new_mandate_reference(),
     )
 
 
@@ -89,12 +120,14 @@ async def add_card() -> ResponseReturnValue:
                 expiry=form.get("expiry", ""),
                 cvc=form.get("cvc", ""),
             )
-    except InvalidInput as error:
+    except FieldErrors as error:
         # The number and the CVC are never sent back: the buyer types them again.
-        errors = {error.field or "number": error.message}
-        expiry = form.get("expiry", "")[:7]
-        return await _payment_page(
-            status=422, errors=errors, form="card", expiry=expiry, then=form.get("then", "")
+        return await _adding_page(
+            "card",
+            status=error.status,
+            errors=error.errors,
+            then=form.get("then", ""),
+            expiry=form.get("expiry", "")[:7],
         )
     await payments.make_default(g.store, g.customer, tokenized)
     return _saved("card", form)
@@ -104,17 +137,22 @@ async def add_card() -> ResponseReturnValue:
 async def add_sepa() -> ResponseReturnValue:
     gateway = configured_gateway()
     form = await read_form()
+    reference = form.get("mandate_reference", "")
     try:
         tokenized = await gateway.tokenize_sepa(
             iban=form.get("iban", ""), holder=form.get("holder", "")
         )
-    except InvalidInput as error:
-        errors = {error.field or "iban": error.message}
-        holder = form.get("holder", "")[:70]
-        return await _payment_page(
-            status=422, errors=errors, form="sepa", holder=holder, then=form.get("then", "")
+        if not payments.MANDATE_REFERENCE.fullmatch(reference):  # not one this form made
+            raise FieldErrors({"": MANDATE_UNKNOWN})
+        await payments.make_default(g.store, g.customer, tokenized, mandate_reference=reference)
+    except (FieldErrors, Conflict) as error:
+        return await _adding_page(
+            "sepa",
+            status=error.status,
+            errors=getattr(error, "errors", None) or {"": error.message},
+            then=form.get("then", ""),
+            holder=form.get("holder", "")[:70],
         )
-    await payments.make_default(g.store, g.customer, tokenized)
     return _saved("sepa", form)
 
 

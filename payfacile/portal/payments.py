@@ -1,13 +1,19 @@
 """A buyer's payment methods: the default pays for every live subscription. A new method
 becomes the default; any other can be made the default; the default can be replaced but
-never removed, so a live subscription always has a method (Stripe's rule)."""
+never removed, so a live subscription always has a method (Stripe's rule).
+
+A SEPA account is saved with its Direct Debit mandate: the form shows the mandate's text with
+a reference made for it (`new_mandate_reference`), and saving the account signs it."""
 
 from __future__ import annotations
 
+import re
+import secrets
 from datetime import UTC, datetime
 
 from tortoise.transactions import in_transaction
 
+from payfacile.platform import db
 from payfacile.platform.errors import Conflict
 from payfacile.platform.text import _l
 from payfacile.portal.gateway import Tokenized
@@ -20,6 +26,25 @@ from payfacile.portal.models import (
 )
 from payfacile.tenants.models import Store
 from payfacile.tenants.scope import scoped
+
+# A mandate's reference: at most 35 of the characters SEPA allows; ours "PF-" and 12 letters
+# and digits that cannot be mistaken for one another.
+REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+MANDATE_REFERENCE = re.compile(rf"PF-[{REFERENCE_ALPHABET}]{{12}}")
+REFERENCE_TAKEN = _l("This mandate was saved already. Check the new mandate below and save again.")
+
+
+def new_mandate_reference() -> str:
+    return "PF-" + "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(12))
+
+
+def creditor(store: Store) -> tuple[str, str]:
+    """Whom a SEPA mandate lets debit the account: the store's name with its legal form, and
+    its postal address on one line."""
+    name = " ".join(part for part in (store.name, store.legal_form) if part)
+    town = " ".join(part for part in (store.postal_code, store.city) if part)
+    parts = (store.address_line1, store.address_line2, town, store.country)
+    return name, ", ".join(part for part in parts if part)
 
 
 def is_expired(method: PaymentMethod, now: datetime | None = None) -> bool:
@@ -46,30 +71,38 @@ async def methods_of(store: Store, customer: Customer) -> list[PaymentMethod]:
     )
 
 
-async def make_default(store: Store, customer: Customer, tokenized: Tokenized) -> PaymentMethod:
-    """Keep `tokenized` as the buyer's default method and move their live subscriptions to it.
+async def make_default(
+    store: Store, customer: Customer, tokenized: Tokenized, *, mandate_reference: str | None = None
+) -> PaymentMethod:
+    """Keep `tokenized` as the buyer's default method and move their live subscriptions to it;
+    a SEPA account with the mandate `mandate_reference` the buyer signed by saving it (a
+    `Conflict` if the store holds that reference already).
 
     The same card or account added again (same fingerprint) replaces its older entry, so
     a renewed card does not show twice.
     """
     scope = scoped(store)
-    async with in_transaction():
-        mine = scope.query(PaymentMethod).filter(customer_id=customer.id)
-        await mine.filter(fingerprint=tokenized.fingerprint).delete()
-        await mine.filter(is_default=True).update(is_default=False)
-        method = await scope.create(
-            PaymentMethod,
-            customer_id=customer.id,
-            kind=tokenized.kind,
-            brand=tokenized.brand,
-            last4=tokenized.last4,
-            exp_month=tokenized.exp_month,
-            exp_year=tokenized.exp_year,
-            gateway_token=tokenized.token,
-            fingerprint=tokenized.fingerprint,
-            is_default=True,
-        )
-        await _pay_subscriptions_with(store, customer, method)
+    signed_at = datetime.now(UTC) if mandate_reference else None
+    with db.unique_or_conflict(REFERENCE_TAKEN):
+        async with in_transaction():
+            mine = scope.query(PaymentMethod).filter(customer_id=customer.id)
+            await mine.filter(fingerprint=tokenized.fingerprint).delete()
+            await mine.filter(is_default=True).update(is_default=False)
+            method = await scope.create(
+                PaymentMethod,
+                customer_id=customer.id,
+                kind=tokenized.kind,
+                brand=tokenized.brand,
+                last4=tokenized.last4,
+                exp_month=tokenized.exp_month,
+                exp_year=tokenized.exp_year,
+                gateway_token=tokenized.token,
+                fingerprint=tokenized.fingerprint,
+                is_default=True,
+                mandate_reference=mandate_reference,
+                mandate_signed_at=signed_at,
+            )
+            await _pay_subscriptions_with(store, customer, method)
     return method
 
 

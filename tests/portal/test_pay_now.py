@@ -95,8 +95,8 @@ async def test_a_failed_order_is_paid_with_a_new_card_and_gets_its_invoice(
     assert "Needs your attention" in await page(client, "/portal/")
 
     # No usable method: the buyer adds one from the order and comes back to it.
-    assert 'href="/portal/payment-methods?then=/portal/orders/1006"' in before
-    adding = "/portal/payment-methods?then=/portal/orders/1006"
+    assert 'href="/portal/payment-methods/new?then=/portal/orders/1006"' in before
+    adding = "/portal/payment-methods/new?then=/portal/orders/1006"
     form = {"number": "4242 4242 4242 4242", "expiry": f"12/{NEXT_YEAR % 100}", "cvc": "123"}
     added = await post(client, "/portal/payment-methods/card", form | {"then": ORDER}, page=adding)
     assert added.headers["Location"] == f"{ORDER}?done=card"
@@ -129,7 +129,7 @@ async def test_a_card_that_the_bank_declines_says_why_and_charges_nothing(
     store, buyer = await acme_with_buyer()
     order = await failed_order(store, buyer)
     await sign_in(client)
-    adding = "/portal/payment-methods?then=/portal/orders/1006"
+    adding = "/portal/payment-methods/new?then=/portal/orders/1006"
     form = {"number": "4000 0000 0000 0341", "expiry": f"12/{NEXT_YEAR % 100}", "cvc": "123"}
     added = await post(client, "/portal/payment-methods/card", form | {"then": ORDER}, page=adding)
     assert added.status_code == 303  # the card is saved: only charging it fails

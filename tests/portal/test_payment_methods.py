@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import logging
 import re
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,10 @@ from tests.factories import make_customer, make_store
 from tests.portal.test_auth import ACME, acme_with_buyer, post, sign_in
 
 PAGE = "/portal/payment-methods"
+NEW = f"{PAGE}/new"
+SEPA = f"{NEW}?kind=sepa"
+MANDATE = re.compile(r'name="mandate_reference" value="(PF-[A-Z0-9]{12})"')
+GOOD_IBAN = "DE89 3704 0044 0532 0130 00"
 NEXT_YEAR = datetime.now(UTC).year + 1
 
 
@@ -57,9 +62,28 @@ async def with_expired_card(store: Store, buyer: Customer) -> PaymentMethod:
 
 async def add_card(client: Client, number: str, expiry: str, cvc: str) -> tuple[int, str]:
     response = await post(
-        client, f"{PAGE}/card", {"number": number, "expiry": expiry, "cvc": cvc}, page=PAGE
+        client, f"{PAGE}/card", {"number": number, "expiry": expiry, "cvc": cvc}, page=NEW
     )
     return response.status_code, await response.get_data(as_text=True)
+
+
+async def add_sepa(client: Client, holder: str, iban: str) -> tuple[int, str, str]:
+    """Save an account from the form as a buyer would: the mandate it shows is the one sent."""
+    form = await (await client.get(SEPA, headers=ACME)).get_data(as_text=True)
+    shown = MANDATE.search(form)
+    assert shown is not None, form
+    reference = shown.group(1)
+    fields = {"holder": holder, "iban": iban, "mandate_reference": reference}
+    response = await post(client, f"{PAGE}/sepa", fields, page=SEPA)
+    return response.status_code, await response.get_data(as_text=True), reference
+
+
+def summary_links(page: str) -> list[tuple[str, str]]:
+    """The error summary's (field id, message) links, top to bottom."""
+    summary = re.search(r'<div class="error-summary"[^>]*>(.*?)</div>', page, re.S)
+    assert summary is not None, page
+    links = re.findall(r'<a href="#([\w-]+)">([^<]*)</a>', summary.group(1))
+    return [(field, html.unescape(message)) for field, message in links]
 
 
 async def test_an_expired_card_is_flagged_and_replaced(client: Client) -> None:
@@ -103,17 +127,58 @@ async def test_a_sepa_account_becomes_the_default(client: Client) -> None:
     store, buyer = await acme_with_buyer()
     await with_expired_card(store, buyer)
     await sign_in(client)
-    response = await post(
-        client,
-        f"{PAGE}/sepa",
-        {"holder": "Camille Martin", "iban": "DE89 3704 0044 0532 0130 00"},
-        page=PAGE,
-    )
-    assert response.status_code == 303
+    status, _, reference = await add_sepa(client, "Camille Martin", GOOD_IBAN)
+    assert status == 303
     sepa = await scoped(store).get(PaymentMethod, customer_id=buyer.id, is_default=True)
     assert (sepa.kind, sepa.brand, sepa.last4) == (PaymentMethodKind.SEPA, "DE", "3000")
+    assert sepa.mandate_reference == reference
+    assert sepa.mandate_signed_at is not None
     page = await (await client.get(PAGE, headers=ACME)).get_data(as_text=True)
     assert "SEPA account DE •••• 3000" in page
+    assert f"Direct Debit mandate {reference}, signed on " in page
+
+
+async def test_the_sepa_form_shows_the_mandate_it_signs(client: Client) -> None:
+    store, _ = await acme_with_buyer()
+    await Store.filter(id=store.id).update(  # before the first request resolves the store
+        legal_form="SAS", address_line1="12 rue Mercière", postal_code="69002", city="Lyon"
+    )
+    await sign_in(client)
+    form = await (await client.get(SEPA, headers=ACME)).get_data(as_text=True)
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", form))
+    reference = MANDATE.search(form)
+    assert reference is not None
+    assert f"Mandate reference {reference.group(1)}" in text
+    assert f"Creditor {store.name} SAS, 12 rue Mercière, 69002 Lyon" in text
+    assert f"you authorise (A) {store.name} SAS to send instructions to your bank" in text
+    assert "A refund must be claimed within 8 weeks" in text
+    again = await (await client.get(SEPA, headers=ACME)).get_data(as_text=True)
+    assert reference.group(1) not in again  # each form its own mandate
+
+
+async def test_a_mandate_that_no_form_made_or_that_is_taken_saves_nothing(
+    client: Client,
+) -> None:
+    store, buyer = await acme_with_buyer()
+    await sign_in(client)
+    made_up = {"holder": "Camille", "iban": GOOD_IBAN, "mandate_reference": "MINE-1"}
+    response = await post(client, f"{PAGE}/sepa", made_up, page=SEPA)
+    page = await response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "This form is out of date. Check the mandate below and save again." in page
+    assert MANDATE.search(page) is not None  # a fresh mandate to sign
+    assert not await scoped(store).query(PaymentMethod).exists()
+
+    status, _, reference = await add_sepa(client, "Camille", GOOD_IBAN)
+    assert status == 303
+    second = {"holder": "Camille", "iban": "FR14 2004 1010 0505 0001 3M02 606"}
+    response = await post(
+        client, f"{PAGE}/sepa", second | {"mandate_reference": reference}, page=SEPA
+    )
+    assert response.status_code == 409
+    assert "This mandate was saved already." in await response.get_data(as_text=True)
+    methods = await scoped(store).query(PaymentMethod).filter(customer_id=buyer.id)
+    assert [m.mandate_reference for m in methods] == [reference]
 
 
 @pytest.mark.parametrize(
@@ -126,7 +191,6 @@ async def test_a_sepa_account_becomes_the_default(client: Client) -> None:
         ({"expiry": "soon"}, "expiry", "Enter the expiry date as MM/YY."),
         ({"cvc": "12"}, "cvc", "Enter the 3-digit security code."),
         ({"number": "378282246310005", "cvc": "123"}, "cvc", "Enter the 4-digit security code."),
-        ({"number": "4000 0000 0000 0002"}, "number", "Your card was declined."),
         ({"number": "6304000000000000"}, "number", "We accept Visa, Mastercard"),
     ],
 )
@@ -143,8 +207,50 @@ async def test_bad_card_details_change_nothing(
     assert error is not None, page
     assert message in error.group(1)
     assert card["number"] not in page  # never sent back
+    assert summary_links(page) == [(field, error.group(1))]
     methods = await scoped(store).query(PaymentMethod).filter(customer_id=buyer.id)
     assert [m.id for m in methods] == [old.id]
+
+
+async def test_every_mistake_of_a_card_is_listed_at_once(client: Client) -> None:
+    store, _ = await acme_with_buyer()
+    await sign_in(client)
+    status, page = await add_card(client, "4242 4242 4242 4241", "13/40", "1")
+    assert status == 422
+    assert summary_links(page) == [
+        ("number", "This card number is not valid."),
+        ("expiry", "Enter the expiry date as MM/YY."),
+        ("cvc", "A security code has 3 or 4 digits."),
+    ]
+    for field in ("number", "expiry", "cvc"):
+        assert f'id="{field}-error"' in page
+        assert re.search(rf'<input id="{field}"[^>]* aria-invalid="true"', page)
+    assert 'autofocus aria-labelledby="error-summary-title"' in page  # the focus starts there
+    assert "Nothing was saved. For your safety, type the card number" in page
+    assert not await scoped(store).query(PaymentMethod).exists()
+
+    status, page = await add_card(client, "", "", "")
+    assert summary_links(page) == [
+        ("number", "Enter the card number."),
+        ("expiry", "Enter the expiry date as MM/YY."),
+        ("cvc", "Enter the security code."),
+    ]
+    response = await post(client, f"{PAGE}/sepa", {"holder": " ", "iban": ""}, page=SEPA)
+    assert summary_links(await response.get_data(as_text=True)) == [
+        ("holder", "Enter the account holder's name."),
+        ("iban", "Enter the IBAN of the account."),
+    ]
+
+
+async def test_a_declined_card_is_a_problem_of_the_card_not_of_its_number(client: Client) -> None:
+    store, _ = await acme_with_buyer()
+    await sign_in(client)
+    status, page = await add_card(client, "4000 0000 0000 0002", f"10/{NEXT_YEAR % 100}", "123")
+    assert status == 422
+    assert "Your card was declined. Nothing was saved: try another card." in page
+    assert summary_links(page) == []  # no field to go to
+    assert 'id="number-error"' not in page
+    assert not await scoped(store).query(PaymentMethod).exists()
 
 
 @pytest.mark.parametrize(
@@ -161,7 +267,7 @@ async def test_bad_bank_details_change_nothing(
 ) -> None:
     store, _ = await acme_with_buyer()
     await sign_in(client)
-    response = await post(client, f"{PAGE}/sepa", form, page=PAGE)
+    response = await post(client, f"{PAGE}/sepa", form, page=SEPA)
     assert response.status_code == 422
     assert f'id="{field}-error"' in await response.get_data(as_text=True)
     assert not await scoped(store).query(PaymentMethod).exists()
@@ -298,8 +404,6 @@ async def test_card_entry_is_limited_against_card_testing(client: Client) -> Non
 async def test_the_test_gateway_has_no_hosted_fields(client: Client) -> None:
     store, _ = await acme_with_buyer()
     await sign_in(client)
-    response = await post(
-        client, f"{PAGE}/card", {"gateway_token": "tok_from_elsewhere"}, page=PAGE
-    )
+    response = await post(client, f"{PAGE}/card", {"gateway_token": "tok_from_elsewhere"}, page=NEW)
     assert response.status_code == 403
     assert not await scoped(store).query(PaymentMethod).exists()
