@@ -8,14 +8,12 @@ like those for a known one.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Protocol
 
-from babel.dates import format_datetime
 from email_validator import EmailNotValidError, validate_email
 from tortoise.transactions import in_transaction
 
-from payfacile.platform import tokens, zones
+from payfacile.platform import tokens
 from payfacile.platform.errors import InvalidInput
 from payfacile.platform.models import SessionKind, TokenPurpose
 from payfacile.platform.passwords import check_new_password, hash_password, verify_password
@@ -57,14 +55,6 @@ def normalise_email(email: str, *, field: str = "email") -> str:
             _l("Enter a valid email address, like name@example.com."), field=field
         ) from error
     return checked.normalized.lower()
-
-
-def link_expiry(expires_at: datetime, language: str = "en", zone: str = zones.UTC_ZONE) -> str:
-    """When an emailed link stops working, as the email says it: on the clock of `zone` (the
-    store's), which it names ("1 January 2027, 00:45 Central European Standard Time")."""
-    return format_datetime(
-        expires_at, format="d MMMM y, HH:mm zzzz", tzinfo=zones.zone(zone), locale=language
-    )
 
 
 async def count_reset_request(

@@ -1,4 +1,9 @@
-"""Languages (English, French), and money and dates in the store's locale and currency."""
+"""Languages (English, French), and money and dates in the store's locale and currency.
+
+Dates have one style in every page, email and invoice PDF of a language: "2 Dec 2026" and
+"2 déc. 2026" (`date`), with the time where a time is meant, "2 Dec 2026, 14:30"
+(`datetime_`), and in an emailed link's expiry the name of the clock too (`link_expiry`);
+always on the store's clock."""
 
 from __future__ import annotations
 
@@ -17,10 +22,13 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_percent, get_currency_precision
 from babel.support import NullTranslations, Translations
+from jinja2 import Environment, pass_context
+from jinja2.runtime import Context
 from markupsafe import Markup, escape
 from quart import Quart, Request, g, has_app_context
 
 from payfacile.platform import zones
+from payfacile.platform.elision import elide, name_slots
 
 LANGUAGES = {"en": "English", "fr": "Français"}
 DEFAULT_LANGUAGE = "en"
@@ -68,7 +76,8 @@ def current_language() -> str:
 
 def ngettext(singular: str, plural: str, n: int, **values: Any) -> str:
     text = translations(current_language()).ngettext(singular, plural, n)
-    return text % {"num": n, **values}
+    values = {"num": n, **values}
+    return elide(text, values) % values
 
 
 def money(amount_minor: int, currency: str, language: str | None = None) -> str:
@@ -120,6 +129,12 @@ def current_zone() -> str:
     return (getattr(g, "time_zone", None) if has_app_context() else None) or zones.UTC_ZONE
 
 
+# The one style of each (CLDR patterns; the month's name is the language's own).
+DATE_FORMAT = "d MMM y"  # 2 Dec 2026 · 2 déc. 2026
+TIME_FORMAT = "HH:mm"  # 14:30
+DATETIME_FORMAT = f"{DATE_FORMAT}, {TIME_FORMAT}"  # 2 Dec 2026, 14:30 · 2 déc. 2026, 14:30
+
+
 def date(value: datetime, language: str | None = None, zone: str | None = None) -> str:
     """The day `value` falls on in `zone` (by default the request's store's)."""
     day = zones.local(value, zone or current_zone()).date()
@@ -129,15 +144,25 @@ def date(value: datetime, language: str | None = None, zone: str | None = None) 
 @functools.lru_cache(maxsize=8192)
 def _date(day: date_, language: str) -> str:
     """Pages show the same few hundred days over and over: each is formatted once."""
-    return format_date(day, format="medium", locale=_locale(language))
+    return format_date(day, format=DATE_FORMAT, locale=_locale(language))
 
 
 def datetime_(value: datetime, language: str | None = None, zone: str | None = None) -> str:
+    """The day and the time of `value` on the clock of `zone` (by default the store's)."""
     return format_datetime(
         value,
-        format="medium",
+        format=DATETIME_FORMAT,
         tzinfo=zones.zone(zone or current_zone()),
         locale=_locale(language or current_language()),
+    )
+
+
+def link_expiry(expires_at: datetime, language: str, zone: str) -> str:
+    """When an emailed link stops working, as the email says it: the date and time on the
+    clock of `zone` (the store's), which it names, as the reader may live elsewhere
+    ("1 Jan 2027, 00:45 Central European Standard Time")."""
+    return format_datetime(
+        expires_at, format=f"{DATETIME_FORMAT} zzzz", tzinfo=zones.zone(zone), locale=language
     )
 
 
@@ -151,7 +176,11 @@ def _template_gettext(message: str, **values: Any) -> Markup:
     translation is markup, the values are escaped), with the translation kept once per
     language: pages call it dozens of times."""
     text = _markup(current_language(), message)
-    return text % values if values else text
+    if not values:
+        return text
+    if name_slots(text):
+        text = Markup(elide(str(text), values))  # noqa: S704 - our own catalog
+    return text % values
 
 
 @functools.cache
@@ -164,6 +193,28 @@ def breakable(address: str) -> Markup:
     before its dots rather than in the middle of a word (the `breakable` filter)."""
     text = str(escape(address))
     return Markup(text.replace("@", "@<wbr>").replace(".", "<wbr>."))  # noqa: S704 - escaped
+
+
+def install_gettext(environment: Environment, language: str) -> None:
+    """`_()`, `gettext` and `ngettext` for a Jinja environment outside a request (emails,
+    invoice PDFs), in `language`: as Jinja's new-style gettext behaves (under autoescape the
+    translation is markup and the values are escaped), with French elision before names."""
+    catalog = translations(language)
+
+    def finish(context: Context, text: str, values: dict[str, Any]) -> str:
+        text = elide(text, values)
+        return (Markup(text) if context.eval_ctx.autoescape else text) % values  # noqa: S704
+
+    @pass_context
+    def gettext(context: Context, message: str, **values: Any) -> str:
+        return finish(context, catalog.gettext(message), values)
+
+    @pass_context
+    def ngettext(context: Context, singular: str, plural: str, num: int, **values: Any) -> str:
+        values.setdefault("num", num)
+        return finish(context, catalog.ngettext(singular, plural, num), values)
+
+    environment.globals.update(gettext=gettext, _=gettext, ngettext=ngettext)
 
 
 def install_i18n(app: Quart) -> None:

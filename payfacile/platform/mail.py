@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import mailbox
+import re
 import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from markupsafe import escape
 from payfacile.platform import crypto
 from payfacile.platform.brand import PLATFORM, Brand
 from payfacile.platform.config import Settings
-from payfacile.platform.i18n import LANGUAGES, language_of, translations
+from payfacile.platform.i18n import LANGUAGES, install_gettext, language_of
 from payfacile.platform.models import OutboxEmail
 
 _environment: Environment | None = None
@@ -77,12 +78,12 @@ def email_templates() -> Environment:
 
 def _render(template: str, language: str, context: dict[str, Any]) -> tuple[str, str, str]:
     environment = email_templates()
-    catalog = translations(language)
-    environment.install_gettext_translations(catalog, newstyle=True)  # type: ignore[attr-defined]
+    install_gettext(environment, language)
     subject = environment.get_template(f"email/{template}.subject.txt").render(context).strip()
     text = environment.get_template(f"email/{template}.txt").render(context)
     html = environment.get_template(f"email/{template}.html").render(subject=subject, **context)
-    return " ".join(subject.split()), text, html
+    # One line; a no-break space (French punctuation) is not a line's space, and stays.
+    return re.sub(r"[ \t\r\n]+", " ", subject).strip(), text, html
 
 
 async def queue_email(

@@ -23,10 +23,14 @@ class Text:
         self.values = values
 
     def in_language(self, language: str) -> str:
+        from payfacile.platform.elision import elide
         from payfacile.platform.i18n import translations
 
         text = translations(language).gettext(self.msgid)
-        return text % {k: str(v) for k, v in self.values.items()} if self.values else text
+        if not self.values:
+            return text
+        values = {k: str(v) for k, v in self.values.items()}
+        return elide(text, values) % values
 
     def __str__(self) -> str:
         language = getattr(g, "locale", None) if has_app_context() else None

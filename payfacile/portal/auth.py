@@ -14,10 +14,10 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from payfacile.platform import db, tokens
-from payfacile.platform.accounts import Account, authenticate, link_expiry, normalise_email
+from payfacile.platform.accounts import Account, authenticate, normalise_email
 from payfacile.platform.config import Settings
 from payfacile.platform.errors import Conflict, InvalidInput, NotFound
-from payfacile.platform.i18n import language_of
+from payfacile.platform.i18n import language_of, link_expiry
 from payfacile.platform.mail import queue_email
 from payfacile.platform.models import SessionKind, TokenPurpose
 from payfacile.platform.passwords import check_new_password, hash_password, verify_password

@@ -11,13 +11,9 @@ from dataclasses import dataclass
 from tortoise.transactions import in_transaction
 
 from payfacile.platform import tokens
-from payfacile.platform.accounts import (
-    Account,
-    link_expiry,
-    normalise_email,
-)
+from payfacile.platform.accounts import Account, normalise_email
 from payfacile.platform.config import Settings
-from payfacile.platform.i18n import language_of
+from payfacile.platform.i18n import language_of, link_expiry
 from payfacile.platform.mail import queue_email
 from payfacile.platform.models import SessionKind, TokenPurpose
 from payfacile.platform.urls import central_url

@@ -9,13 +9,15 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency, get_currency_precision
 from markupsafe import Markup
-from quart import Quart, g
+from quart import Quart, g, render_template_string
 from quart.typing import TestClientProtocol as Client
 
 import payfacile
 from payfacile.platform.config import Settings
-from payfacile.platform.i18n import breakable, money
+from payfacile.platform.elision import NAMES, elide, name_slots
+from payfacile.platform.i18n import breakable, install_i18n, money
 from payfacile.platform.mail import queue_email
+from payfacile.platform.text import _l
 from payfacile.tenants.branding import brand_of
 from tests.factories import make_store
 
@@ -127,3 +129,115 @@ def test_an_address_wraps_at_its_parts_and_stays_escaped() -> None:
         "camille<wbr>.dupont@<wbr>atelier<wbr>.example"
     )
     assert breakable('<b>"x"@y') == Markup("&lt;b&gt;&#34;x&#34;@<wbr>y")
+
+
+NBSP = "\u00a0"
+# A mark is French punctuation where a word or a sentence ends with it: followed by a space,
+# the end, or a closing quote or tag. Not in `https://`, "14:30", a ratio "4,5:1" or a
+# "description;quantité" format, where a letter, a digit or a slash follows it.
+FRENCH_MARK = re.compile(r"(.?)([?!;:])(?=\s|$|[»\"”)<.])")
+
+
+def french_strings() -> list[tuple[str, str]]:
+    """Each French string of the catalog (plural forms apart) with its message id."""
+    with CATALOG.open("rb") as source:
+        catalog = read_po(source)
+    found = []
+    for message in catalog:
+        if not message.id:
+            continue
+        ids = message.id if isinstance(message.id, tuple) else (message.id,)
+        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        found.extend((ids[0], text) for text in strings if text)
+    return found
+
+
+def orphaned_punctuation(text: str) -> list[str]:
+    """Where `text` puts a plain space (or none) before ? ! ; : or inside « », each with a
+    few characters around it. URLs and HTML tags are set aside first."""
+    text = re.sub(r"https?://\S+|<[^>]*>", "", text)
+    bad = [
+        text[max(0, found.start() - 12) : found.end() + 2]
+        for found in FRENCH_MARK.finditer(text)
+        if found.group(1) != NBSP
+    ]
+    bad += [
+        text[max(0, i - 12) : i + 12]
+        for i, c in enumerate(text)
+        if c == "«" and text[i + 1 : i + 2] != NBSP
+    ]
+    bad += [
+        text[max(0, i - 12) : i + 2]
+        for i, c in enumerate(text)
+        if c == "»" and text[i - 1 : i] != NBSP
+    ]
+    return bad
+
+
+def test_french_punctuation_keeps_its_no_break_space() -> None:
+    """A no-break space (U+00A0) before ? ! ; : and inside « »: on a phone, a line never
+    starts with the mark or leaves a guillemet alone."""
+    bad = {
+        msgid: found for msgid, text in french_strings() if (found := orphaned_punctuation(text))
+    }
+    assert bad == {}, f"{len(bad)} French strings orphan their punctuation"
+
+
+def test_the_punctuation_check_sees_what_it_should() -> None:
+    assert orphaned_punctuation("Mot de passe oublié ?")
+    assert orphaned_punctuation("Motif: aucun")
+    assert orphaned_punctuation("« %(slug)s » est réservé.")
+    assert not orphaned_punctuation(f"Mot de passe oublié{NBSP}?")
+    assert not orphaned_punctuation(f"«{NBSP}%(slug)s{NBSP}» est réservé{NBSP}: oui.")
+    assert not orphaned_punctuation("Ouvrez https://example.com/a?b=c à 14:30, ratio 4,5:1.")
+    assert not orphaned_punctuation("sous la forme description;quantité;prix")
+    assert not orphaned_punctuation('<a href="/x">lien</a>')
+
+
+def test_de_before_a_name_elides_in_every_french_string() -> None:
+    """Each French string with "de %(store)s" (or a product's, a person's name) reads
+    "d’Atelier Lumière" and "d’Hermès", but "de Boutique Nord" and "de Hachette"."""
+    slotted = [
+        (msgid, text)
+        for msgid, text in french_strings()
+        if name_slots(text) and all(word.lower() == "d" for word, _ in name_slots(text))
+    ]
+    assert len(slotted) >= 7  # the team's emails, a domain removed, a request to cancel…
+    for msgid, text in slotted:
+        keys = set(re.findall(r"%\((\w+)\)s", text))
+        for name, elided in (
+            ("Atelier Lumière", True),
+            ("Hermès", True),
+            ("Boutique Nord", False),
+            ("Hachette", False),
+        ):
+            values = {key: name if key in NAMES else "x" for key in keys}
+            shown = elide(text, values) % values
+            assert (f"d’{name}" in shown) is elided, (msgid, shown)
+            assert (f"de {name}" in shown) is not elided, (msgid, shown)
+
+
+async def test_pages_emails_and_texts_elide_before_a_store_name(database: Settings) -> None:
+    store = await make_store("atelier", name="Atelier Lumière", locale="fr")
+    email = await queue_email(
+        database,
+        to="sam@example.com",
+        template="staff_invitation",
+        context={"store_name": store.name, "inviter": "Camille", "url": "http://x.example/",
+                 "expires": "demain"},
+        brand=brand_of(store),
+        store_id=store.id,
+    )  # fmt: skip
+    assert email.subject == "Vous êtes invité dans l’équipe d’Atelier Lumière sur PayFacile"
+    text = _l("%(host)s was removed from %(store)s", host="a.example", store=store.name)
+    assert text.in_language("fr") == "a.example a été retiré d’Atelier Lumière"
+    assert text.in_language("en") == "a.example was removed from Atelier Lumière"
+    app = Quart(__name__)
+    install_i18n(app)
+    async with app.app_context():
+        g.locale = "fr"
+        shown = await render_template_string(
+            "{{ _('%(customer)s asks to cancel %(product)s', customer='Léa', product=p) }}",
+            p="Abonnement <café>",
+        )
+    assert shown == "Léa demande la résiliation d’Abonnement &lt;café&gt;"

@@ -265,7 +265,7 @@ async def test_invite_to_portal_and_the_customer_chooses_a_password(
         as_text=True
     )
     assert "The invitation is on its way" in page
-    today = datetime.now(UTC).strftime("%b %-d, %Y")
+    today = datetime.now(UTC).strftime("%-d %b %Y")
     assert f"Invited on {today}" in page
     assert "Resend the invitation" in page
     first = await link_to("camille@example.com")

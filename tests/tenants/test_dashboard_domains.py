@@ -155,7 +155,7 @@ async def test_a_moved_domain_says_when_it_will_be_removed(client: Client) -> No
     await merchant(client, store, MembershipRole.OWNER, "owner@acme.example")
     shown = text_of(await page(client))
     assert "DNS points elsewhere" in shown
-    assert "removed from your store on Mar 9, 2026" in shown
+    assert "removed from your store on 9 Mar 2026" in shown
 
 
 async def test_staff_see_no_domains_tab_and_change_nothing(

@@ -69,7 +69,7 @@ async def test_owner_invites_staff_who_joins_sees_the_store_and_is_removed(
         as_text=True
     )
     assert "The invitation is on its way" in page
-    today = datetime.now(UTC).strftime("%b %-d, %Y")
+    today = datetime.now(UTC).strftime("%-d %b %Y")
     assert "sam@example.com" in page  # normalised like every address
     assert f"Invited on {today}" in page
     assert "Resend" in page
