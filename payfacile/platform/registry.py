@@ -22,6 +22,9 @@ from payfacile.platform.services import Services
 RequestHook = Callable[[], Awaitable[None]]
 Lifespan = Callable[[], AbstractAsyncContextManager[None]]
 AsgiWrapper = Callable[[ASGIApp], ASGIApp]
+# The layout an error page extends instead of base.html, with what that layout needs.
+PageLayout = tuple[str, dict[str, Any]]
+ErrorLayout = Callable[[], Awaitable[PageLayout | None]]
 
 
 @dataclass
@@ -34,6 +37,10 @@ class Registry:
     # Paths answered on any host, before the request hooks (health checks, ACME challenges).
     hostless_paths: list[str] = field(default_factory=list)
     template_globals: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    # Asked in order before an error page for people is rendered; the first that answers
+    # gives its layout (a signed-in buyer's error page keeps the portal's header). None:
+    # not this part's page.
+    error_layouts: list[ErrorLayout] = field(default_factory=list)
     # Entered, in order, while the app serves (after the database opens, before it closes).
     lifespans: list[Lifespan] = field(default_factory=list)
     # Wrapped around the ASGI app, first added outermost.

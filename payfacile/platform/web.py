@@ -26,7 +26,7 @@ from payfacile.platform.errors import Conflict, MalformedRequest, PayFacileError
 from payfacile.platform.i18n import install_i18n
 from payfacile.platform.jobs import Background
 from payfacile.platform.logs import loggable_path, secret_paths
-from payfacile.platform.registry import Registry
+from payfacile.platform.registry import PageLayout, Registry
 from payfacile.platform.security import SAFE_METHODS, apply_security_headers
 from payfacile.platform.services import EXTENSION, services
 from payfacile.platform.text import Message, _l
@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 # Answered on any host, before the parts' request hooks: load balancers call the first;
 # static files must style even the "no store here" page.
 KERNEL_HOSTLESS_PATHS = ("/healthz", "/static/")
+ERROR_LAYOUTS = "payfacile.error_layouts"  # app.extensions: the registry's error_layouts
+PLAIN_LAYOUT = "base.html"
 NUL_REFUSED = _l(
     "This request holds a NUL character, which no address or form field may contain. "
     "Nothing was done."
@@ -63,6 +65,7 @@ def build_app(registry: Registry, *, model_modules: list[str], background: bool)
     app.url_map.converters["int"] = IdConverter  # before any route is added
     app.extensions[EXTENSION] = registry.services
     app.extensions.update(registry.extensions)
+    app.extensions[ERROR_LAYOUTS] = tuple(registry.error_layouts)
     for wrap in reversed(registry.asgi_wrappers):
         app.asgi_app = wrap(app.asgi_app)  # type: ignore[method-assign,arg-type,assignment]
     install_i18n(app)
@@ -172,6 +175,7 @@ async def render_error(
     message: Message,
     *,
     links: tuple[tuple[Message, str], ...] = (),
+    details: tuple[Message, ...] = (),
 ) -> Response:
     if _wants_json():
         response = current_app.response_class(
@@ -180,15 +184,38 @@ async def render_error(
         return response
     if not hasattr(g, "csp_nonce"):
         g.csp_nonce = secrets.token_urlsafe(16)
-    body = await render_template(
-        "errors/error.html",
-        status=status,
-        code=code,
-        title=title,
-        message=message,
-        links=links,
-    )
+    page = {
+        "status": status,
+        "code": code,
+        "title": title,
+        "message": message,
+        "details": details,
+        "links": links,
+    }
+    layout, context = await _error_layout()
+    try:
+        body = await render_template("errors/error.html", layout=layout, **context, **page)
+    except Exception:
+        if layout == PLAIN_LAYOUT:
+            raise
+        log.exception("the %s layout failed on an error page; showing the plain one", layout)
+        body = await render_template("errors/error.html", layout=PLAIN_LAYOUT, **page)
     return current_app.response_class(body, status=status, mimetype="text/html")
+
+
+async def _error_layout() -> PageLayout:
+    """The layout the first part that answers gives this error page (a signed-in buyer's
+    keeps the portal's header), else the plain one, also when a part fails to answer (the
+    database down behind a 500)."""
+    for error_layout in current_app.extensions.get(ERROR_LAYOUTS, ()):
+        try:
+            found = await error_layout()
+        except Exception:
+            log.exception("a part failed to give an error page its layout")
+            break
+        if found is not None:
+            return found
+    return PLAIN_LAYOUT, {}
 
 
 def _json_body(*, code: str, message: str) -> str:
@@ -206,7 +233,12 @@ def _register_errors(app: Quart) -> None:
     @app.errorhandler(PayFacileError)
     async def payfacile_error(error: PayFacileError) -> Response:
         response = await render_error(
-            error.status, error.code, error.title, error.message, links=error.links
+            error.status,
+            error.code,
+            error.title,
+            error.message,
+            links=error.links,
+            details=error.details,
         )
         retry_after = getattr(error, "retry_after", None)
         if retry_after is not None:

@@ -2,7 +2,8 @@
 dashboard's pages on the central host (home, customers, orders, invoices, products,
 cancellation requests), template globals (order statuses, decline reasons, the payments'
 test mode), the job that renders invoice PDFs at issue, the invoice PDFs that invoice emails
-carry, and the sweep that ends lapsed subscriptions."""
+carry, the sweep that ends lapsed subscriptions, and the portal's header on a signed-in
+buyer's error pages."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from payfacile.portal import (
     payment_views,
     product_views,
     profile_views,
+    shell,
     subscription_views,
 )
 from payfacile.portal.gateway import test_mode
@@ -42,6 +44,7 @@ def register(registry: Registry) -> None:
             cancellation_views.blueprint,
         ]
     )
+    registry.error_layouts.append(shell.error_layout)
     registry.template_globals["order_status_label"] = order_views.order_status_label
     registry.template_globals["decline_reason"] = order_views.decline_reason
     registry.jobs.add_kind(INVOICE_PDF)

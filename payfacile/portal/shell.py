@@ -1,5 +1,6 @@
 """What every portal page shares: the request hook that signs the buyer in (or sends them
-to sign in), reading forms and rendering pages.
+to sign in), reading forms and rendering pages, and the header a signed-in buyer's error
+pages keep.
 
 Each view module declares its own blueprint with `portal_blueprint`, so every portal route
 lives, with its URL, in the module that owns it, and every one gets the same hook.
@@ -16,6 +17,7 @@ from quart.typing import ResponseReturnValue
 from payfacile.platform.errors import NotFound
 from payfacile.platform.i18n import LANGUAGE_COOKIE
 from payfacile.platform.models import SessionKind
+from payfacile.platform.registry import PageLayout
 from payfacile.platform.services import services
 from payfacile.platform.text import Message, _l
 from payfacile.platform.urls import https_origin, same_path_on
@@ -51,6 +53,29 @@ async def portal_request() -> ResponseReturnValue | None:
         base = https_origin(services().settings, site.primary_domain)
         target = same_path_on(base, request.path, request.query_string)
         return redirect(target, 301)
+    await _take_buyer()
+    if g.customer is None and request.endpoint not in PUBLIC_ENDPOINTS:
+        target = request.full_path.rstrip("?")
+        if request.method != "GET":
+            target = HOME
+        return redirect(f"/portal/login?next={quote(target, safe='/')}", 303)
+    return None
+
+
+async def error_layout() -> PageLayout | None:
+    """On a store host, a signed-in buyer's error pages (a missing order, an unknown
+    address) keep the portal's header: its page links, account menu and Sign out."""
+    if g.get("store") is None:
+        return None
+    if "customer" not in g:  # no portal page began: no route matched, or a hook refused
+        await _take_buyer()
+    if g.customer is None:
+        return None
+    return "portal/_layout.html", {"store": g.store, "home_url": HOME}
+
+
+async def _take_buyer() -> None:
+    """`g.customer`: the buyer signed in here, or None; the page in their language."""
     g.customer = await _signed_in_customer()
     if g.customer is not None:
         language = await customers.keep_language(
@@ -58,12 +83,6 @@ async def portal_request() -> ResponseReturnValue | None:
         )
         if language is not None:
             g.locale = language
-    if g.customer is None and request.endpoint not in PUBLIC_ENDPOINTS:
-        target = request.full_path.rstrip("?")
-        if request.method != "GET":
-            target = HOME
-        return redirect(f"/portal/login?next={quote(target, safe='/')}", 303)
-    return None
 
 
 async def _signed_in_customer() -> Customer | None:

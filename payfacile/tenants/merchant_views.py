@@ -15,6 +15,7 @@ from payfacile.platform import account_pages
 from payfacile.platform.account_pages import require_sign_in, signed_in
 from payfacile.platform.errors import Conflict, NotFound
 from payfacile.platform.models import SessionKind
+from payfacile.platform.registry import PageLayout
 from payfacile.platform.services import services
 from payfacile.platform.text import _l
 from payfacile.tenants import accounts, dashboard
@@ -117,3 +118,15 @@ async def member_request() -> ResponseReturnValue | None:
         )
     g.time_zone = g.member.store.zone  # the store's dates on its pages
     return None
+
+
+async def error_layout() -> PageLayout | None:
+    """Error pages inside one store's dashboard (a missing order, a page for the owner
+    alone) keep its header, tabs and Sign out."""
+    member = g.get("member")
+    if member is None:
+        return None
+    return "dashboard/_layout.html", {
+        "member": member,
+        "home_url": f"/dashboard/{member.store.slug}/",
+    }

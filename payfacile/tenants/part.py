@@ -40,5 +40,6 @@ def register(registry: Registry) -> None:
             domain_views.tls_blueprint,
         ]
     )
+    registry.error_layouts.append(merchant_views.error_layout)
     registry.hostless_paths.append(domain_views.TLS_ALLOWED_PATH)  # asked by address too
     registry.jobs.add_kind(check_job(hosts))
