@@ -69,6 +69,12 @@ CACHED_STORE_FIELDS = (
 )
 
 
+class IpAddressHost(BadHost):
+    """A Host that is an IP address (a visitor who typed the server's): stores have names."""
+
+    title = _l("No store at this address")
+
+
 def normalise_host(raw: str | None) -> str:
     """The canonical form of a Host header: lower-case punycode, no port, no trailing dot."""
     return _normalise((raw or "").strip())
@@ -80,7 +86,7 @@ def _normalise(host: str) -> str:
     if not host:
         raise BadHost(_l("This request has no Host header."))
     if host.startswith("["):
-        raise BadHost(_l("Stores are not served on IP addresses."))
+        raise IpAddressHost(_l("Stores are not served on IP addresses."))
     name, sep, port = host.rpartition(":")
     if sep:
         if not port.isdigit() or not name:
@@ -97,7 +103,7 @@ def _normalise(host: str) -> str:
         ipaddress.ip_address(host)
     except ValueError:
         return host
-    raise BadHost(_l("Stores are not served on IP addresses."))
+    raise IpAddressHost(_l("Stores are not served on IP addresses."))
 
 
 class HostGuard:
