@@ -60,6 +60,12 @@ def _seller(store: Store) -> dict[str, Any]:
     }
 
 
+def buyers_language(store: Store, customer: Customer) -> str:
+    """The language of the buyer's invoices and credit notes: theirs if they chose one, else
+    the store's. Frozen into each at issue."""
+    return language_of(customer.language or store.locale)
+
+
 def is_business(customer: Customer) -> bool:
     """A buyer with a company or a VAT number buys as a business: their invoices state the
     late-payment penalties and the 40 € recovery indemnity."""
@@ -121,13 +127,12 @@ async def issue_invoice(
         lines = await scope.query(OrderLine).filter(order_id=order.id).order_by("id")
         branding = await branding_at_issue(store)
         business = is_business(customer)
+        language = buyers_language(store, customer)
         snapshot = {
             "seller": _seller(store),
             "buyer": _buyer(customer),
             "business_buyer": business,
-            "terms": invoice_terms(
-                store, business_buyer=business, language=language_of(store.locale)
-            ),
+            "terms": invoice_terms(store, business_buyer=business, language=language),
             "order_number": order.number,
             "lines": [
                 {
@@ -145,6 +150,7 @@ async def issue_invoice(
             "total": order.total,
             "currency": order.currency,
             "locale": store.locale,
+            "language": language,  # its PDF's, whenever it is rendered
             "time_zone": store.zone,  # its dates are on the store's clock
             "branding": branding.frozen(),
         }

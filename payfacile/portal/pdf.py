@@ -156,7 +156,9 @@ def render_invoice(
 ) -> bytes:
     """The PDF of an issued invoice, from its snapshot alone, with its dates on the clock of
     `zone`. Blocking: call in a thread."""
-    language = i18n.language_of(snapshot.get("locale", ""))
+    # The language frozen at issue (the buyer's, else the store's); before it was frozen,
+    # invoices were in the store's.
+    language = i18n.language_of(snapshot.get("language") or snapshot.get("locale", ""))
     html = (
         _environment(language)
         .get_template(TEMPLATE)
@@ -210,7 +212,7 @@ def _environment(language: str) -> Environment:
         autoescape=select_autoescape(default=True),
         extensions=["jinja2.ext.i18n"],
     )
-    env.install_gettext_translations(i18n.translations(language), newstyle=True)  # type: ignore[attr-defined]
+    i18n.install_gettext(env, language)
     env.filters.update(
         money=lambda amount, currency: _pdf_text(i18n.money(amount, currency, language)),
         date=lambda value, zone: i18n.date(value, language, zone),

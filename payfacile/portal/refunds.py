@@ -22,7 +22,7 @@ from payfacile.platform.config import Settings
 from payfacile.platform.errors import Conflict
 from payfacile.platform.text import _l
 from payfacile.portal.gateway import PaymentGateway
-from payfacile.portal.invoices import frozen_lines, next_invoice_number
+from payfacile.portal.invoices import buyers_language, frozen_lines, next_invoice_number
 from payfacile.portal.models import (
     Customer,
     Invoice,
@@ -98,7 +98,13 @@ async def _credit_note(
     """The credit note cancelling `invoice`, with the buyer's email. Inside the refund's
     transaction (the number stays reserved by the locked counter until it commits)."""
     scope = scoped(store)
-    frozen = {**invoice.snapshot, "kind": InvoiceKind.CREDIT_NOTE.value, "credits": invoice.number}
+    customer = await scope.get(Customer, id=order.customer_id)
+    frozen = {
+        **invoice.snapshot,
+        "kind": InvoiceKind.CREDIT_NOTE.value,
+        "credits": invoice.number,
+        "language": buyers_language(store, customer),  # the buyer's now, as its email's
+    }
     note = await scope.create(
         Invoice,
         order_id=order.id,
@@ -113,7 +119,6 @@ async def _credit_note(
         brand_logo=invoice.brand_logo,
         next_attempt_at=datetime.now(UTC),  # its PDF: rendered by the `invoice_pdf` job
     )
-    customer = await scope.get(Customer, id=order.customer_id)
     await queue_order_email(
         settings,
         store,

@@ -122,7 +122,8 @@ async def _unavailable(store: Store) -> NoReturn:
     else:
         error.details = (
             _l(
-                "For a question about an order or a subscription, reply to one of the store's emails."
+                "For a question about an order or a subscription, reply to one of the "
+                "store's emails."
             ),
         )
     raise error

@@ -337,3 +337,33 @@ async def test_a_download_before_the_job_renders_and_the_job_then_has_nothing_to
 
     await dispatch_due(kick, background_work(settings, scheduler=False, worker=False).jobs)
     assert "invoice_pdf" not in kicked
+
+
+async def test_an_invoice_is_in_its_buyers_language_as_issued(
+    client: Client, tmp_path: Path
+) -> None:
+    """A buyer who chose French gets French invoices from an English store; the language is
+    frozen at issue: a PDF rendered later, or again, stays in it. A buyer who chose none
+    gets the store's."""
+    store, buyer = await acme_with_buyer(language="fr")
+    invoice = await invoiced(store, buyer)
+    assert invoice.snapshot["language"] == "fr"
+    await scoped(store).update(buyer, language="en")
+    await sign_in(client)
+    first = pdf_text((await download(client, invoice.number))[1], tmp_path)
+    for words in ("Facture", "DATE D’ÉMISSION", "14 mars 2026", "Total TTC", "90,00"):
+        assert words in first, words
+    await scoped(store).query(Invoice).filter(id=invoice.id).update(pdf=None, etag="")
+    again = pdf_text((await download(client, invoice.number))[1], tmp_path)
+    assert "Facture" in again
+    assert "Invoice" not in again
+
+    later = await invoiced(store, buyer, number="1002")  # the buyer's English now
+    text = pdf_text((await download(client, later.number))[1], tmp_path)
+    assert "DATE OF ISSUE" in text
+    assert "14 Mar 2026" in text
+    await scoped(store).update(buyer, language="")
+    await Store.filter(id=store.id).update(locale="fr")
+    store = await Store.get(id=store.id)
+    third = await invoiced(store, buyer, number="1003")  # none chosen: the store's
+    assert third.snapshot["language"] == "fr"

@@ -116,7 +116,7 @@ async def test_the_buyer_sees_the_refund_and_finds_the_credit_note(client: Clien
     await sign_in(client)
     today = datetime.now(UTC)
     page = await (await client.get("/portal/orders/1006", headers=ACME)).get_data(as_text=True)
-    assert f"Refunded €22.80 on {today:%b} {today.day}, {today.year} to Visa •••• 4242." in page
+    assert f"Refunded €22.80 on {today.day} {today:%b %Y} to Visa •••• 4242." in page
     assert "Credit note INV-000002" in page
     assert "-€22.80" in page
     listing = await (await client.get("/portal/invoices", headers=ACME)).get_data(as_text=True)
@@ -207,3 +207,18 @@ async def test_the_invoices_page_pages_newest_first_without_overlap(client: Clie
     assert "INV-000026" not in first + second  # someone else's
     damaged = await client.get("/portal/invoices?before=nope", headers=ACME)
     assert damaged.status_code == 422
+
+
+async def test_a_credit_note_is_in_its_buyers_language(client: Client, tmp_path: Path) -> None:
+    store, buyer = await acme_with_buyer(language="fr")
+    order = await paid_and_invoiced(store, buyer)
+    await merchant(client, store, MembershipRole.OWNER, "owner@example.com")
+    assert (await refund(client, order))[0] == 303
+    note = await scoped(store).get(Invoice, order_id=order.id, kind=InvoiceKind.CREDIT_NOTE)
+    assert note.snapshot["language"] == "fr"
+    email = await OutboxEmail.filter(to_address=buyer.email).order_by("-id").first()
+    assert email is not None
+    assert email.subject == "Votre commande Acme Coffee 1006 est remboursée"
+    text = pdf_text((await invoice_attachment(store.id, str(note.id))).data, tmp_path)
+    for words in ("Avoir", "ANNULE LA FACTURE", "INV-000001", "-22,80"):
+        assert words in text, words
