@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
+from tortoise import connections
 from werkzeug.exceptions import MethodNotAllowed
 
 from payfacile.app import create_app
@@ -49,14 +50,23 @@ async def outbox(settings: Settings) -> AsyncIterator[Settings]:
     await db.close_db()
 
 
+READ: set[tuple[str, int]] = set()  # (database, email id) of the emails a test has read
+
+
 async def emailed_link(to: str, link: re.Pattern[str] = LINK) -> str:
-    """The path of the link in the latest email to `to` (by default a portal link of acme)."""
-    # Link and reset emails are written just after the page answers: wait for the row (the
-    # test's own timeout bounds a wait that never ends).
-    email = await OutboxEmail.filter(to_address=to).order_by("-id").first()
-    while email is None:
+    """The path of the link in the latest email to `to` (by default a portal link of acme)
+    that the test has not read yet."""
+    # Link and reset emails are written just after the page answers: wait for the new row
+    # (the test's own timeout bounds a wait that never ends); the email read before it
+    # would lead to a link already used.
+    client = connections.get("default")
+    database = str(getattr(client, "database", None) or getattr(client, "filename", ""))
+    unread = OutboxEmail.filter(to_address=to).order_by("-id")
+    email = await unread.first()
+    while email is None or (database, email.id) in READ:
         await asyncio.sleep(0.05)
-        email = await OutboxEmail.filter(to_address=to).order_by("-id").first()
+        email = await unread.first()
+    READ.add((database, email.id))
     match = link.search(opened(email).text_body)
     assert match is not None, email.text_body
     return match.group(1)
@@ -459,6 +469,8 @@ async def test_every_portal_page_is_accessible_in_english_and_in_french(
     await tour.goto("/portal/orders/999999")
     await tour.goto("/portal/invoices")
     await tour.goto("/portal/payment-methods")
+    await tour.goto("/portal/payment-methods/new?kind=sepa")
+    await tour.goto("/portal/payment-methods/new")
     await page.locator("#number").fill("4242 4242 4242 4241")
     await page.locator("#expiry").fill("12/40")
     await page.locator("#cvc").fill("123")
@@ -557,6 +569,7 @@ async def test_portal_pages_fit_a_phone_screen(
 SELF_SERVICE = {
     "en": {
         "card_saved": "Your new card is saved.",
+        "add_method": "Add a payment method",
         "cancel": "Cancel subscription",
         "canceled": "Your subscription is canceled.",
         "resume": "Resume subscription",
@@ -571,6 +584,7 @@ SELF_SERVICE = {
     },
     "fr": {
         "card_saved": "Votre nouvelle carte est enregistrée.",
+        "add_method": "Ajouter un moyen de paiement",
         "cancel": "Résilier l’abonnement",
         "canceled": "Votre abonnement est résilié.",
         "resume": "Réactiver l’abonnement",
@@ -602,6 +616,7 @@ async def test_buyer_replaces_a_card_cancels_resumes_asks_and_edits_the_profile(
     expired = page.locator(".method").filter(has_text="4242")
     await expect(expired.locator(".badge")).to_contain_text([words["default"], words["expired"]])
     await check_accessibility(page)
+    await page.get_by_role("link", name=words["add_method"]).click()
     await page.locator("#number").fill("5555 5555 5555 4444")
     await page.locator("#expiry").fill("09/39")
     await page.locator("#cvc").fill("321")
