@@ -1,4 +1,6 @@
-"""`payfacile demo`: a store with enough data to try every feature of the portal.
+"""`payfacile demo`: a store with enough data to try every feature of the portal: a coffee
+roaster in Lyon that speaks French (its portal, its buyer's emails and invoices, its
+products' names), as a French merchant's store would.
 
 Idempotent: a store that already has the demo buyer is left as it is; `--reset` deletes the
 demo store, its owner's account and everything in them, and makes them again as new.
@@ -134,7 +136,7 @@ async def _brand(store: Store) -> None:
         "registration_office": "Lyon",
         "share_capital": 1_000_000,
         "brand_color": "#0f766e",
-        "locale": "en",
+        "locale": "fr",
         "currency": "EUR",
     }
     await Store.filter(id=store.id).update(**values)
@@ -157,7 +159,7 @@ def _logo(color: str) -> bytes:
 async def _seed_store(scope: Scope) -> None:
     cancellable = await scope.create(
         Product,
-        name="Coffee of the month",
+        name="Café du mois",
         kind=ProductKind.SUBSCRIPTION,
         price=1900,
         interval="month",
@@ -166,14 +168,14 @@ async def _seed_store(scope: Scope) -> None:
     )
     locked = await scope.create(
         Product,
-        name="Annual espresso machine service plan",
+        name="Contrat d’entretien annuel de la machine à expresso",
         kind=ProductKind.SUBSCRIPTION,
         price=14900,
         interval="year",
         portal_cancellation_allowed=False,
     )
-    beans = await scope.create(Product, name="Ethiopia Yirgacheffe beans, 1 kg", price=3200)
-    grinder = await scope.create(Product, name="Hand grinder", price=8900)
+    beans = await scope.create(Product, name="Grains d’Éthiopie Yirgacheffe, 1 kg", price=3200)
+    grinder = await scope.create(Product, name="Moulin à café manuel", price=8900)
     buyer = await scope.create(
         Customer,
         email=DEMO_BUYER,
@@ -183,7 +185,7 @@ async def _seed_store(scope: Scope) -> None:
         city="Paris",
         country="FR",
         phone="+33612345678",
-        language="en",
+        language="fr",
         password_hash=await hash_password(DEMO_PASSWORD),
         activated_at=datetime.now(UTC),
     )

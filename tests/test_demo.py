@@ -31,7 +31,7 @@ async def test_demo_covers_every_portal_feature(settings: Settings, hosts: HostR
     store = result.store
     for detail in (store.name, store.support_email, store.city, store.vat_number):
         assert detail
-    assert store.locale == "en"
+    assert (store.locale, store.city) == ("fr", "Lyon")  # a store in Lyon speaks French
     scope = scoped(store)
     buyer = await scope.get(Customer, email=DEMO_BUYER)
 
@@ -46,6 +46,7 @@ async def test_demo_covers_every_portal_feature(settings: Settings, hosts: HostR
     assert len(invoices) >= 3
     assert len({invoice.number for invoice in invoices}) == len(invoices)
     assert all(invoice.snapshot["lines"] for invoice in invoices)
+    assert {invoice.snapshot["language"] for invoice in invoices} == {"fr"}
 
     products = await scope.query(Product).filter(kind=ProductKind.SUBSCRIPTION)
     assert {product.portal_cancellation_allowed for product in products} == {True, False}
@@ -79,6 +80,7 @@ async def test_demo_portal_page_opens(client: Client, services: RunningApp) -> N
     page = await response.get_data(as_text=True)
     assert "Atelier Lumière" in page
     assert "#0f766e" in page
+    assert '<html lang="fr">' in page
 
 
 async def _counts(store: Store) -> list[int]:

@@ -49,6 +49,7 @@ NEW_CUSTOMER_PASSWORD = "Noé's own long passphrase"
 NEW_COLOR = "#7c2d12"  # dark enough for white text on it
 NEW_COLOR_RGB = "rgb(124, 45, 18)"
 OLD_COLOR = "#0f766e"  # the demo's
+COFFEE = "Café du mois"  # the demo's subscription buyers may cancel (the demo speaks French)
 
 
 def small_png() -> bytes:
@@ -69,8 +70,11 @@ class Walk:
         self.dashboard = f"{self.central}/dashboard/demo"
 
     async def person(self) -> Page:
-        """A browser context of one's own (no cookies), its one page."""
+        """A browser context of one's own, its one page. The demo store speaks French; the
+        walk reads its portal in English, as a buyer who switched to it (their emails
+        follow)."""
         context: BrowserContext = await new_context(self.browser)
+        await context.add_cookies([{"name": "pf_lang", "value": "en", "url": self.store}])
         return await context.new_page()
 
     async def look(self, page: Page, name: str) -> None:
@@ -137,7 +141,7 @@ async def staff_joins_and_cannot_change_settings(walk: Walk, owner: Page) -> Non
     await walk.look(staff, "staff-settings-refused")
 
     await staff.goto(walk.dashboard + "/products")
-    await staff.get_by_role("link", name="Coffee of the month").click()
+    await staff.get_by_role("link", name=COFFEE).click()
     await expect(staff.locator("#portal_cancellation_allowed")).to_have_count(0)
     await expect(staff.get_by_text("Only the store's owner can change this.")).to_be_visible()
     await walk.look(staff, "staff-product")
@@ -178,10 +182,10 @@ async def customer_added_and_invited(walk: Walk, owner: Page) -> None:
 async def buyer_asks_and_owner_cancels(walk: Walk, owner: Page) -> Page:
     """d. The switch off; the buyer's request; the owner cancels as asked; the buyer told."""
     await walk.follow(owner, "Products", "products")
-    await walk.follow(owner, "Coffee of the month", "product")
+    await walk.follow(owner, COFFEE, "product")
     await owner.locator("#portal_cancellation_allowed").uncheck()
     await owner.get_by_role("button", name="Save").click()
-    row = owner.get_by_role("row").filter(has_text="Coffee of the month")
+    row = owner.get_by_role("row").filter(has_text=COFFEE)
     await expect(row).to_contain_text("No: customers ask you")
     await walk.look(owner, "products-saved")
 
@@ -190,7 +194,7 @@ async def buyer_asks_and_owner_cancels(walk: Walk, owner: Page) -> Page:
     await sign_in_on_the_portal(buyer, DEMO_BUYER, DEMO_PASSWORD)
     await expect(buyer).to_have_url(walk.store + "/portal/")
     await buyer.goto(walk.store + "/portal/subscriptions")
-    coffee = buyer.locator(".subscription").filter(has_text="Coffee of the month")
+    coffee = buyer.locator(".subscription").filter(has_text=COFFEE)
     await expect(coffee.get_by_role("link", name=re.compile("Cancel subscription"))).to_have_count(
         0
     )
@@ -199,7 +203,7 @@ async def buyer_asks_and_owner_cancels(walk: Walk, owner: Page) -> Page:
     await expect(buyer.get_by_role("status")).to_contain_text("Your request is sent.")
 
     await owner.get_by_role("link", name="Cancellation requests").click()
-    request_row = owner.get_by_role("row").filter(has_text="Coffee of the month")
+    request_row = owner.get_by_role("row").filter(has_text=COFFEE)
     await expect(request_row).to_contain_text("Moving abroad")
     await expect(request_row).to_contain_text("Camille Martin")
     await walk.look(owner, "cancellation-requests")
@@ -214,7 +218,7 @@ async def buyer_asks_and_owner_cancels(walk: Walk, owner: Page) -> Page:
     await buyer.goto(walk.store + "/portal/subscriptions")
     await expect(coffee.locator(".badge")).to_contain_text("Ends on")
     answered = OutboxEmail.filter(
-        to_address=DEMO_BUYER, subject="Your subscription to Coffee of the month is canceled"
+        to_address=DEMO_BUYER, subject=f"Your subscription to {COFFEE} is canceled"
     )
     assert await answered.count() == 1
     return buyer
