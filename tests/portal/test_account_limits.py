@@ -4,6 +4,7 @@ checks from a signed-in session, email-change requests."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import Counter
 
 import pytest
@@ -208,3 +209,14 @@ async def test_a_confirmed_email_change_tells_the_old_address_and_ends_other_ses
     signed_out = await phone.get("/portal/", headers=ACME)
     assert signed_out.status_code == 303  # every other session ended
     assert await Session.filter(subject_id=camille.id).count() == 1
+
+
+async def test_a_mistake_is_summed_up_above_the_form_it_belongs_to(client: Client) -> None:
+    await acme_with_buyer()
+    await sign_in(client)
+    form = {"action": "password", "current": "not it", "password": "x" * 12, "confirm": "x" * 12}
+    page = await (await account_post(client, form)).get_data(as_text=True)
+    email_part, password_part = page.split('id="password-title"')
+    assert "error-summary" not in email_part  # the email form was not the one sent
+    assert re.search(r'class="error-summary"[^>]*autofocus', password_part)
+    assert '<a href="#current">' in password_part
