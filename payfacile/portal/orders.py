@@ -335,7 +335,9 @@ def _at(at: str, comparison: str, cursor: Cursor) -> Q:
 
 
 async def invoice_numbers(store: Store, order_ids: Iterable[int]) -> dict[int, list[str]]:
-    """The numbers of these orders' invoices (not their credit notes), in one query."""
+    """The numbers of these orders' invoices (not their credit notes), in one query. An
+    order has one at most: no ORDER BY, which would lead SQLite to walk every invoice of
+    the store in (issued at, id) order rather than look these orders' up."""
     ids = list(order_ids)
     if not ids:
         return {}
@@ -343,7 +345,6 @@ async def invoice_numbers(store: Store, order_ids: Iterable[int]) -> dict[int, l
         await scoped(store)
         .query(Invoice)
         .filter(order_id__in=ids, kind=InvoiceKind.INVOICE)
-        .order_by("issued_at", "id")
         .values_list("order_id", "number")
     )
     grouped: dict[int, list[str]] = {}
