@@ -21,7 +21,13 @@ from payfacile.platform.errors import InvalidInput
 from payfacile.platform.text import Message, _l
 from payfacile.portal.invoices import issue_invoice
 from payfacile.portal.models import Customer, Invoice, InvoiceKind, Order, OrderStatus
-from payfacile.portal.orders import Cursor, OrderDetail, detail_of, invoice_numbers, newest_first
+from payfacile.portal.orders import (
+    Cursor,
+    OrderDetail,
+    detail_of,
+    newest_first,
+    with_invoice_number,
+)
 from payfacile.tenants.models import Store
 from payfacile.tenants.scope import scoped
 
@@ -41,6 +47,7 @@ class OrderRow(NamedTuple):
     customer_id: int
     customer_email: str
     customer_name: str
+    invoice_number: str | None
 
 
 ORDER_VALUES = {name: name for name in OrderRow._fields} | {
@@ -70,7 +77,6 @@ INVOICE_VALUES = {name: name for name in InvoiceRow._fields} | {
 @dataclass(frozen=True)
 class OrderList:
     orders: list[OrderRow]
-    invoices: dict[int, list[str]]  # order id → its invoice numbers
     newer: Cursor | None  # the page before: `?after=` this
     older: Cursor | None  # the page after: `?before=` this
 
@@ -114,7 +120,7 @@ async def store_orders(
 ) -> OrderList:
     """Up to `size` of the store's orders, newest first, whose number or buyer's email or
     name contains `search` (every character literally), of one `status` if given."""
-    query = scoped(store).query(Order)
+    query = with_invoice_number(store, scoped(store).query(Order))
     search = search.strip()[:MAX_SEARCH]
     if search:
         query = query.filter(
@@ -127,9 +133,7 @@ async def store_orders(
     rows, newer, older = await newest_first(
         query, ORDER_VALUES, before=before, after=after, size=size
     )
-    orders = [OrderRow(**row) for row in rows]
-    numbers = await invoice_numbers(store, (order.id for order in orders))
-    return OrderList(orders, numbers, newer=newer, older=older)
+    return OrderList([OrderRow(**row) for row in rows], newer=newer, older=older)
 
 
 async def store_invoices(

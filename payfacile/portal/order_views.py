@@ -67,8 +67,7 @@ async def orders() -> ResponseReturnValue:
     """Newest first, 20 a page; `?before=` and `?after=` hold keyset cursors."""
     before, after = _cursor("before"), _cursor("after")
     page = await order_service.order_page(g.store, g.customer, before=before, after=after)
-    invoices = await order_service.invoice_numbers(g.store, (order.id for order in page.orders))
-    return await render_page("portal/orders.html", page=page, invoices=invoices)
+    return await render_page("portal/orders.html", page=page)
 
 
 @blueprint.get("/invoices")
