@@ -4,11 +4,17 @@ CSRF: a random value in an HttpOnly, host-only, SameSite=Lax cookie; forms carry
 it (`csrf_token()` in templates, or the `X-CSRF-Token` header). An unsafe request must carry a
 token matching its cookie, and an `Origin` header, when sent, must be this host (`null` is
 refused).
+
+The HMAC is masked anew every time a page asks for it, as Django does: a random pad, then the
+pad XOR the HMAC, so no two pages carry the same token and a compressed page that also
+reflects what an attacker sent cannot be read back byte by byte (BREACH). The bare HMAC, what
+pages carried before, is still accepted.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import ipaddress
@@ -36,17 +42,17 @@ class Csrf:
     def cookie_name(self) -> str:
         return "__Host-pf_csrf" if self.settings.production else "pf_csrf"
 
-    def _sign(self, value: str, key: bytes) -> str:
-        digest = hmac.new(key, f"csrf:{value}".encode(), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+    def _sign(self, value: str, key: bytes) -> bytes:
+        return hmac.new(key, f"csrf:{value}".encode(), hashlib.sha256).digest()
 
     def token(self, request: Request) -> str:
-        """The form token for this client, starting a CSRF cookie if it has none yet."""
+        """The form token for this client, starting a CSRF cookie if it has none yet: its
+        HMAC masked with a new pad on every call."""
         value = getattr(g, "csrf_new", None) or request.cookies.get(self.cookie_name)
         if not value or len(value) > 64:
             value = secrets.token_urlsafe(24)
             g.csrf_new = value
-        return self._sign(value, self.settings.secret_keys[0])
+        return _mask(self._sign(value, self.settings.secret_keys[0]))
 
     async def check(self, request: Request) -> None:
         """Raise `CsrfFailed` unless this unsafe request proves it came from our own page."""
@@ -61,12 +67,12 @@ class Csrf:
         if sent is None:
             form = await request.form
             sent = form.get(CSRF_FIELD, "")
-        # Bytes, not str: `compare_digest` raises TypeError on a non-ASCII (forged) token.
+        digest = _unmask(sent)
         if (
             not cookie
-            or not sent
+            or digest is None
             or not any(
-                hmac.compare_digest(sent.encode(), self._sign(cookie, key).encode())
+                hmac.compare_digest(digest, self._sign(cookie, key))
                 for key in self.settings.secret_keys
             )
         ):
@@ -92,6 +98,36 @@ class Csrf:
                 httponly=True,
                 samesite="Lax",
             )
+
+
+DIGEST_SIZE = hashlib.sha256().digest_size
+
+
+def _mask(digest: bytes) -> str:
+    """A new random pad, then the pad XOR `digest`, in URL-safe base64 (86 characters)."""
+    pad = secrets.token_bytes(len(digest))
+    return base64.urlsafe_b64encode(pad + _xor(pad, digest)).decode().rstrip("=")
+
+
+def _unmask(token: str) -> bytes | None:
+    """The HMAC a sent token carries: masked (pad + masked), or bare as pages carried it
+    before masking; None for anything else (empty, garbled, not ASCII, another length)."""
+    if len(token) > 128:
+        return None
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        raw = base64.b64decode(padded, altchars=b"-_", validate=True)
+    except (binascii.Error, ValueError):  # ValueError: not ASCII
+        return None
+    if len(raw) == 2 * DIGEST_SIZE:
+        return _xor(raw[:DIGEST_SIZE], raw[DIGEST_SIZE:])
+    if len(raw) == DIGEST_SIZE:
+        return raw
+    return None
+
+
+def _xor(left: bytes, right: bytes) -> bytes:
+    return (int.from_bytes(left) ^ int.from_bytes(right)).to_bytes(len(left))
 
 
 def _origin_host(origin: str) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import AsyncIterator
@@ -280,6 +281,48 @@ async def test_a_non_ascii_form_token_is_refused_not_a_crash(client: Client) -> 
     await open_page(client)
     response = await choose_language(client, "fr", token="jeton-forgé")
     assert response.status_code == 403
+
+
+async def test_every_page_carries_another_token_and_each_is_accepted(client: Client) -> None:
+    """The token is masked anew on every render (BREACH): no two pages repeat it."""
+    await make_store("acme")
+    first, second = await form_token(client), await form_token(client)
+    page = await open_page(client)
+    on_one_page = [*CSRF_INPUT.findall(page), await form_token(client)]
+    assert len({first, second, *on_one_page}) == 2 + len(on_one_page)
+    for token in (first, second, *on_one_page):
+        response = await choose_language(client, "fr", token=token)
+        assert response.status_code == 303
+
+
+def _flip(token: str, at: int) -> str:
+    return token[:at] + ("A" if token[at] != "A" else "B") + token[at + 1 :]
+
+
+async def test_a_garbled_or_forged_token_is_refused(client: Client) -> None:
+    await make_store("acme")
+    token = await form_token(client)
+    raw = base64.urlsafe_b64decode(token + "==")
+    pad, masked = raw[:32], raw[32:]
+    forged = [
+        _flip(token, 5),  # in the pad
+        _flip(token, 60),  # in the masked HMAC
+        token[:-1],
+        token + "AAAA",
+        token[:43],  # the pad alone, as if it were the bare HMAC
+        base64.urlsafe_b64encode(masked).decode(),  # the masked half alone
+        base64.urlsafe_b64encode(bytes(64)).decode(),
+        token.replace("-", "+").replace("_", "/") + "!",
+        "A" * 200,
+    ]
+    for sent in forged:
+        response = await choose_language(client, "fr", token=sent)
+        assert response.status_code == 403, sent
+        assert "pf_lang" not in cookies_set(response)
+    # The bare HMAC, as pages carried it before masking, still opens a form left open.
+    bare = bytes(a ^ b for a, b in zip(pad, masked, strict=True))
+    legacy = base64.urlsafe_b64encode(bare).decode().rstrip("=")
+    assert (await choose_language(client, "fr", token=legacy)).status_code == 303
 
 
 @pytest.mark.parametrize(
