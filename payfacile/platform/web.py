@@ -2,8 +2,9 @@
 
 The request flow: the ASGI wrappers (the tenants part's Host guard), a nonce for the page's
 style, the parts' request hooks (host → store), the CSRF check, the session; after the
-response, the CSRF cookie and the security headers. One error handler renders every
-`PayFacileError` as a page for people and JSON for the API. `payfacile.app` calls this.
+response, the CSRF cookie, the security headers and, last, compression (`compression`).
+One error handler renders every `PayFacileError` as a page for people and JSON for the API.
+`payfacile.app` calls this.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from werkzeug.routing import IntegerConverter, Map
 
 from payfacile.platform import db
 from payfacile.platform.brand import current_brand
+from payfacile.platform.compression import compress_response
 from payfacile.platform.errors import Conflict, MalformedRequest, PayFacileError
 from payfacile.platform.i18n import install_i18n
 from payfacile.platform.jobs import Background
@@ -147,7 +149,7 @@ def _register_request_flow(app: Quart, registry: Registry) -> None:
             hsts=found.settings.production or g.get("hsts", False),
             signed_in=g.get("session") is not None,
         )
-        return response
+        return await compress_response(response, request)
 
 
 async def _refuse_nul() -> None:
