@@ -3,8 +3,8 @@
 The request flow: the ASGI wrappers (the tenants part's Host guard), a nonce for the page's
 style, the parts' request hooks (host → store), the CSRF check, the session; after the
 response, the CSRF cookie, the security headers and, last, compression (`compression`).
-One error handler renders every `PayFacileError` as a page for people and JSON for the API.
-`payfacile.app` calls this.
+Static files are served under content-hashed names (`assets`). One error handler renders
+every `PayFacileError` as a page for people and JSON for the API. `payfacile.app` calls this.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import logging
 import secrets
 from collections.abc import AsyncGenerator
 from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import cast
 
 from quart import Quart, Response, current_app, g, render_template, request
@@ -22,6 +23,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter, Map
 
 from payfacile.platform import db
+from payfacile.platform.assets import install_assets
 from payfacile.platform.brand import current_brand
 from payfacile.platform.compression import compress_response
 from payfacile.platform.errors import Conflict, MalformedRequest, PayFacileError
@@ -62,7 +64,7 @@ class IdConverter(IntegerConverter):
 def build_app(registry: Registry, *, model_modules: list[str], background: bool) -> Quart:
     """The app for `registry`. With `background` and no Redis, it runs the scheduler and
     the worker itself (the embedded default); tests that do not test jobs turn it off."""
-    app = Quart("payfacile", template_folder="templates", static_folder="static")
+    app = Quart("payfacile", template_folder="templates", static_folder=None)
     app.config.update(MAX_CONTENT_LENGTH=2 * 1024 * 1024, MAX_FORM_MEMORY_SIZE=512 * 1024)
     app.url_map.converters["int"] = IdConverter  # before any route is added
     app.extensions[EXTENSION] = registry.services
@@ -71,6 +73,7 @@ def build_app(registry: Registry, *, model_modules: list[str], background: bool)
     for wrap in reversed(registry.asgi_wrappers):
         app.asgi_app = wrap(app.asgi_app)  # type: ignore[method-assign,arg-type,assignment]
     install_i18n(app)
+    install_assets(app, Path(app.root_path) / "static")
     _register_template_globals(app, registry)
     _register_lifecycle(app, registry, model_modules=model_modules, background=background)
     _register_request_flow(app, registry)
