@@ -9,8 +9,8 @@ from playwright.async_api import Browser, Page, expect
 
 from payfacile.platform.config import Settings
 from tests.e2e.conftest import check_accessibility, new_context
-from tests.e2e.test_portal_browser import make_acme, make_buyer, page_in, sign_in_as_the_buyer
-from tests.e2e.test_portal_second_pass import WORDS, a_context, header_fits
+from tests.e2e.test_portal_browser import make_acme, make_buyer
+from tests.e2e.test_portal_second_pass import WORDS, header_fits, signed_in_buyer
 
 MORE = {
     "en": {"title": "Page not found", "home": "Go to the home page", "sign_out": "Sign out"},
@@ -39,9 +39,7 @@ async def test_a_signed_in_buyers_404_keeps_the_portal_header(
     browser: Browser, live_server: int, database: Settings, language: str, device: str
 ) -> None:
     await make_buyer(await make_acme())
-    context = await a_context(browser, device)
-    page, origin = await page_in(context, live_server, language)
-    await sign_in_as_the_buyer(page, origin)
+    page, origin = await signed_in_buyer(browser, live_server, language, device)
 
     for path in ("/portal/orders/999999", "/portal/nope"):
         assert await status_of(page, origin + path) == 404

@@ -15,7 +15,7 @@ from payfacile.portal.models import PaymentMethod, PaymentMethodKind
 from payfacile.tenants.scope import scoped
 from tests.e2e.conftest import check_accessibility
 from tests.e2e.test_portal_browser import make_busy_acme, page_in, sign_in_as_the_buyer
-from tests.e2e.test_portal_second_pass import a_context
+from tests.e2e.test_portal_second_pass import signed_in_buyer
 
 WORDS = {
     "en": {
@@ -65,9 +65,7 @@ async def test_a_buyer_adds_a_card_after_mistakes_then_a_bank_account(
 ) -> None:
     store = await make_busy_acme()
     words = WORDS[language]
-    context = await a_context(browser, device)
-    page, origin = await page_in(context, live_server, language)
-    await sign_in_as_the_buyer(page, origin)
+    page, origin = await signed_in_buyer(browser, live_server, language, device)
 
     await page.goto(origin + "/portal/payment-methods")
     await expect(page.locator("#number")).to_have_count(0)  # no form open on the list
@@ -110,7 +108,6 @@ async def test_a_buyer_adds_a_card_after_mistakes_then_a_bank_account(
     await check_accessibility(page)
     sepa = await scoped(store).get(PaymentMethod, is_default=True)
     assert (sepa.kind, sepa.mandate_reference) == (PaymentMethodKind.SEPA, reference)
-    await context.close()
 
 
 async def test_the_summary_takes_the_focus_without_javascript(

@@ -57,6 +57,16 @@ async def a_context(browser: Browser, device: str) -> BrowserContext:
     return await (mobile_context(browser) if device == "phone" else new_context(browser))
 
 
+async def signed_in_buyer(
+    browser: Browser, live_server: int, language: str, device: str
+) -> tuple[Page, str]:
+    """A page of the buyer signed in at acme, in `language` on a phone or a desktop, and the
+    store's origin."""
+    page, origin = await page_in(await a_context(browser, device), live_server, language)
+    await sign_in_as_the_buyer(page, origin)
+    return page, origin
+
+
 async def header_fits(page: Page, device: str, words: dict[str, list[str] | str]) -> None:
     """The desktop header is one line; the phone's takes two short rows, not five."""
     nav = page.locator("header nav a")
@@ -88,9 +98,7 @@ async def test_the_buyer_pays_a_failed_order_and_reads_what_comes_next(
 ) -> None:
     store = await make_busy_acme()
     words = WORDS[language]
-    context = await a_context(browser, device)
-    page, origin = await page_in(context, live_server, language)
-    await sign_in_as_the_buyer(page, origin)
+    page, origin = await signed_in_buyer(browser, live_server, language, device)
     await header_fits(page, device, words)
     await check_accessibility(page)
 
