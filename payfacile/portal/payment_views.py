@@ -80,11 +80,7 @@ async def _adding_page(
         "portal/payment_method_new.html",
         status=status,
         kind=kind,
-        kinds={
-            name: "/portal/payment-methods/new?"
-            + urlencode({"kind": name, "then": then} if then else {"kind": name})
-            for name in KINDS
-        },
+        kinds={name: _adding_url(name, then) for name in KINDS},
         errors=errors or {},
         values=values,
         then=then,
@@ -94,6 +90,11 @@ async def _adding_page(
         creditor_address=creditor_address,
         mandate_reference=payments.new_mandate_reference(),
     )
+
+
+def _adding_url(kind: str, then: str) -> str:
+    query = {"kind": kind, "then": then} if then else {"kind": kind}
+    return f"/portal/payment-methods/new?{urlencode(query)}"
 
 
 def _return_to(path: str) -> str:
