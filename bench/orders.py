@@ -31,7 +31,11 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from payfacile.portal.models import Customer
+    from payfacile.tenants.models import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -71,9 +75,8 @@ async def seed() -> dict[str, object]:
     from payfacile.platform import db
     from payfacile.platform.config import Settings
     from payfacile.platform.passwords import hash_password
-    from payfacile.portal.invoices import issue_invoice
-    from payfacile.portal.models import Customer, Invoice, Order, OrderStatus
-    from payfacile.portal.orders import Cursor, Line, place_order
+    from payfacile.portal.models import Customer, Invoice, Order
+    from payfacile.portal.orders import Cursor
     from payfacile.schema import MODEL_MODULES
     from payfacile.tenants.models import Store
     from payfacile.tenants.scope import scoped
@@ -110,24 +113,38 @@ async def seed() -> dict[str, object]:
             .first()
         )
         assert deep is not None
-        lines = [Line(f"Specialty coffee lot {n}", n % 3 + 1, 1450 + n, 550) for n in range(20)]
-        to_render: list[str] = []
-        snapshot: dict[str, Any] = {}
-        for n in range(RENDER_SAMPLES + 1):
-            order = await place_order(
-                store,
-                big,
-                number=f"R{n}",
-                lines=lines,
-                placed_at=start - timedelta(days=1),
-                status=OrderStatus.PAID,
-            )
-            invoice = await issue_invoice(store, order, issued_at=start)
-            to_render.append(invoice.number)
-            snapshot = invoice.snapshot
+        to_render, snapshot = await issue_invoices(store, big, start)
         return {"deep_cursor": str(Cursor.of(deep)), "invoices": to_render, "snapshot": snapshot}
     finally:
         await db.close_db()
+
+
+async def issue_invoices(
+    store: Store, buyer: Customer, start: datetime
+) -> tuple[list[str], dict[str, Any]]:
+    """`RENDER_SAMPLES + 1` paid orders of 20 lines for `buyer`, placed the day before `start`,
+    each invoiced through the app's own code (not rendered yet): their numbers, and the last
+    one's snapshot."""
+    from payfacile.portal.invoices import issue_invoice
+    from payfacile.portal.models import OrderStatus
+    from payfacile.portal.orders import Line, place_order
+
+    lines = [Line(f"Specialty coffee lot {n}", n % 3 + 1, 1450 + n, 550) for n in range(20)]
+    numbers: list[str] = []
+    snapshot: dict[str, Any] = {}
+    for n in range(RENDER_SAMPLES + 1):
+        order = await place_order(
+            store,
+            buyer,
+            number=f"R{n}",
+            lines=lines,
+            placed_at=start - timedelta(days=1),
+            status=OrderStatus.PAID,
+        )
+        invoice = await issue_invoice(store, order, issued_at=start)
+        numbers.append(invoice.number)
+        snapshot = invoice.snapshot
+    return numbers, snapshot
 
 
 def _order(customer_id: int, email: str, n: int, start: datetime) -> dict[str, object]:
@@ -177,10 +194,11 @@ def seed_in_child(env: dict[str, str]) -> dict[str, object]:
 # --- HTTP --------------------------------------------------------------------------------------
 
 
-def sign_in(port: int, email: str) -> str:
-    """A signed-in buyer's Cookie header, through the store's own login form."""
+def sign_in(port: int, email: str, host: str = STORE_HOST, path: str = "/portal/login") -> str:
+    """A signed-in Cookie header, through a login form: by default a buyer's, on the store's
+    own (the merchants' is `/account/login` on the central host)."""
     connection = http.client.HTTPConnection(LOOPBACK, port, timeout=10)
-    connection.request("GET", "/portal/login", headers={"Host": STORE_HOST})
+    connection.request("GET", path, headers={"Host": host})
     response = connection.getresponse()
     page = response.read().decode()
     cookies = _cookies(response)
@@ -190,12 +208,12 @@ def sign_in(port: int, email: str) -> str:
     form = f"email={email}&password={PASSWORD.replace(' ', '+')}&csrf_token={token.group(1)}"
     connection.request(
         "POST",
-        "/portal/login",
+        path,
         body=form,
         headers={
-            "Host": STORE_HOST,
+            "Host": host,
             "Content-Type": "application/x-www-form-urlencoded",
-            "Origin": f"http://{STORE_HOST}",
+            "Origin": f"http://{host}",
             "Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items()),
         },
     )

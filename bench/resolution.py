@@ -190,8 +190,9 @@ class Server:
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
-    def __enter__(self) -> Server:
-        command = [
+    def command(self) -> list[str]:
+        """The server's command line (a subclass may serve another way on `self.port`)."""
+        return [
             sys.executable,
             "-m",
             "uvicorn",
@@ -211,9 +212,11 @@ class Server:
             "--log-level",
             "warning",
         ]
+
+    def __enter__(self) -> Server:
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+                self.command(), cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
             )
         try:
             self._wait_ready()
