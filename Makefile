@@ -14,7 +14,7 @@ PYTEST_WORKERS ?= 2
 E2E := tests/e2e
 E2E_STAMP := $(E2E)/node_modules/.installed-$(shell cksum $(E2E)/package-lock.json | cut -d' ' -f1)
 
-.PHONY: run test test-sqlite test-postgres lint format bench install clean messages
+.PHONY: run test test-sqlite test-postgres lint format bench bench-all install clean messages
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,13 +54,19 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# The suite: issue 16's cases at scale on PostgreSQL + Redis, written to bench/RESULTS.md.
 bench: $(STAMP)
+	$(BIN)/python bench/suite.py --postgres $(TEST_DATABASE_URL) --redis $(TEST_REDIS_URL)
+
+# The suite, then the narrower benchmarks, each printing its own figures.
+bench-all: bench
 	$(BIN)/python bench/resolution.py
 	$(BIN)/python bench/orders.py
 	$(BIN)/python bench/link_timing.py
 	$(BIN)/python bench/dashboard_customers.py
 	$(BIN)/python bench/domains.py
 	$(BIN)/python bench/certificates.py
+	$(BIN)/python bench/cli_startup.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
