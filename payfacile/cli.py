@@ -16,31 +16,39 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
-
-from payfacile.platform import db
-from payfacile.platform.cache import Shared
-from payfacile.platform.config import Settings, describe_errors
-from payfacile.platform.errors import PayFacileError
-from payfacile.schema import MODEL_MODULES
-from payfacile.tenants.hosts import HostResolver
-from payfacile.tenants.models import StoreStatus
-
 if TYPE_CHECKING:
+    from payfacile.platform.config import Settings
     from payfacile.platform.ratelimit import RateLimiter
+    from payfacile.tenants.hosts import HostResolver
     from payfacile.tenants.models import Domain
 
 
 @asynccontextmanager
-async def connected(settings: Settings) -> AsyncIterator[HostResolver]:
-    """The database and shared cache for one CLI command."""
+async def database(settings: Settings) -> AsyncIterator[None]:
+    """The database for one CLI command."""
+    from payfacile.platform import db
+    from payfacile.schema import MODEL_MODULES
+
     await db.init_db(settings, MODEL_MODULES)
-    shared = Shared(settings.redis_url, prefix=settings.redis_prefix)
     try:
-        yield HostResolver(settings, shared)
+        yield
     finally:
-        await shared.close()
         await db.close_db()
+
+
+@asynccontextmanager
+async def connected(settings: Settings) -> AsyncIterator[HostResolver]:
+    """The database and the host resolver over the shared cache, for a command that changes
+    what a host serves (the resolver invalidates it on every instance)."""
+    from payfacile.platform.cache import Shared
+    from payfacile.tenants.hosts import HostResolver
+
+    async with database(settings):
+        shared = Shared(settings.redis_url, prefix=settings.redis_prefix)
+        try:
+            yield HostResolver(settings, shared)
+        finally:
+            await shared.close()
 
 
 def _say(message: str) -> None:
@@ -48,6 +56,9 @@ def _say(message: str) -> None:
 
 
 async def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> None:
+    from payfacile.platform import db
+    from payfacile.schema import MODEL_MODULES
+
     def progress(event: str, app_label: str, name: str) -> None:
         if event == "apply_start":
             print(f"  applying {app_label}.{name} …", end="", flush=True)
@@ -92,7 +103,7 @@ async def cmd_stores_create(settings: Settings, args: argparse.Namespace) -> Non
 async def cmd_admins_create(settings: Settings, args: argparse.Namespace) -> None:
     from payfacile.tenants import accounts
 
-    async with connected(settings):
+    async with database(settings):
         admin, link = await accounts.create_admin(settings, args.email)
     _say(f"Platform admin {admin.email}: an email with a link to choose a password is queued.")
     _say(f"It works once, for 7 days: {link}")
@@ -102,7 +113,7 @@ async def cmd_customers_invite(settings: Settings, args: argparse.Namespace) -> 
     from payfacile.portal import auth
     from payfacile.tenants import stores
 
-    async with connected(settings):
+    async with database(settings):
         store = await stores.get_store(args.store)
         link = await auth.invite(settings, store, args.email)
     _say(f"Invitation to the {store.name} portal queued for {args.email}.")
@@ -116,7 +127,7 @@ async def cmd_orders_create(settings: Settings, args: argparse.Namespace) -> Non
     from payfacile.portal.models import OrderStatus
     from payfacile.tenants import stores
 
-    async with connected(settings):
+    async with database(settings):
         store = await stores.get_store(args.store)
         lines = [orders.parse_line(line, store.currency) for line in args.line]
         customer = await auth.customer_by_email(store, args.email)
@@ -138,7 +149,7 @@ async def cmd_invoices_issue(settings: Settings, args: argparse.Namespace) -> No
     from payfacile.portal import invoices, orders
     from payfacile.tenants import stores
 
-    async with connected(settings):
+    async with database(settings):
         store = await stores.get_store(args.store)
         order = await orders.store_order(store, args.order_number)
         invoice = await invoices.issue_invoice(
@@ -200,7 +211,7 @@ async def cmd_domains_list(settings: Settings, args: argparse.Namespace) -> None
     from payfacile.tenants.models import Domain
     from payfacile.tenants.scope import across_stores
 
-    async with connected(settings):
+    async with database(settings):
         if args.store:
             store = await stores.get_store(args.store)
             found = [(store.slug, domain) for domain in await domains.domains_of(store)]
@@ -241,7 +252,7 @@ async def cmd_certs_list(settings: Settings, args: argparse.Namespace) -> None:
     from payfacile.tenants import stores
     from payfacile.tls import issuance, status
 
-    async with connected(settings):
+    async with database(settings):
         store = await stores.get_store(args.store) if args.store else None
         found = await status.states(store)
     if not found:
@@ -261,7 +272,7 @@ async def cmd_certs_list(settings: Settings, args: argparse.Namespace) -> None:
 async def cmd_certs_export(settings: Settings, args: argparse.Namespace) -> None:
     from payfacile.tls.export import CRT_LIST, bundles, write
 
-    async with connected(settings):
+    async with database(settings):
         found = await bundles(settings)
     directory = await asyncio.to_thread(lambda: Path(args.directory).expanduser().resolve())
     await asyncio.to_thread(write, directory, found, _say)
@@ -277,7 +288,7 @@ async def cmd_keys_rotate(settings: Settings, _args: argparse.Namespace) -> None
     from payfacile.platform.crypto import InvalidToken, reseal_column
 
     columns = registry(settings).sealed
-    async with connected(settings):
+    async with database(settings):
         for column in columns:
             _say(f"Sealing {column.name} again under the newest SECRET_KEY…")
             done = 0
@@ -305,7 +316,7 @@ async def cmd_domains_primary(settings: Settings, args: argparse.Namespace) -> N
 async def cmd_stores_list(settings: Settings, _args: argparse.Namespace) -> None:
     from payfacile.tenants import stores
 
-    async with connected(settings):
+    async with database(settings):
         rows = await stores.list_stores()
     if not rows:
         _say(
@@ -320,16 +331,19 @@ async def cmd_stores_list(settings: Settings, _args: argparse.Namespace) -> None
         _say(f"{store.slug.ljust(width)}  {store.status:<9}  {email:<30}  {store.name}")
 
 
-def _set_status(status: StoreStatus) -> Callable[[Settings, argparse.Namespace], Awaitable[None]]:
+def _set_status(status: str) -> Callable[[Settings, argparse.Namespace], Awaitable[None]]:
+    """`stores suspend` or `stores reactivate`: `status` is a `StoreStatus` value."""
+
     async def run(settings: Settings, args: argparse.Namespace) -> None:
         from payfacile.tenants import stores
+        from payfacile.tenants.models import StoreStatus
 
         async with connected(settings) as hosts:
             store = await stores.get_store(args.slug)
             if store.status == status:
                 _say(f"Store {store.slug} is already {status}.")
                 return
-            await stores.set_status(store, status, hosts=hosts)
+            await stores.set_status(store, StoreStatus(status), hosts=hosts)
         _say(f"Store {store.slug} is now {status}.")
 
     return run
@@ -337,6 +351,8 @@ def _set_status(status: StoreStatus) -> Callable[[Settings, argparse.Namespace],
 
 async def _run_background(settings: Settings, *, scheduler: bool, worker: bool) -> None:
     from payfacile.app import background_work
+    from payfacile.platform import db
+    from payfacile.schema import MODEL_MODULES
 
     if not settings.redis_url:
         raise SystemExit(
@@ -554,7 +570,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create.set_defaults(handler=cmd_stores_create)
     store_commands.add_parser("list", help="list stores").set_defaults(handler=cmd_stores_list)
-    for action, status in (("suspend", StoreStatus.SUSPENDED), ("reactivate", StoreStatus.ACTIVE)):
+    for action, status in (("suspend", "suspended"), ("reactivate", "active")):
         sub = store_commands.add_parser(action, help=f"{action} a store")
         sub.add_argument("slug")
         sub.set_defaults(handler=_set_status(status))
@@ -563,6 +579,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from pydantic import ValidationError
+
+    from payfacile.platform.config import Settings, describe_errors
+    from payfacile.platform.errors import PayFacileError
+
     try:
         settings = Settings()
     except ValidationError as error:

@@ -8,7 +8,7 @@ like those for a known one.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from email_validator import EmailNotValidError, validate_email
 from tortoise.transactions import in_transaction
@@ -17,8 +17,10 @@ from payfacile.platform import tokens
 from payfacile.platform.errors import InvalidInput
 from payfacile.platform.models import SessionKind, TokenPurpose
 from payfacile.platform.passwords import check_new_password, hash_password, verify_password
-from payfacile.platform.ratelimit import RateLimiter
 from payfacile.platform.text import _l
+
+if TYPE_CHECKING:
+    from payfacile.platform.ratelimit import RateLimiter
 
 SIGN_IN_ATTEMPTS = "10/15minutes"
 RESET_REQUESTS = "5/hour"

@@ -9,8 +9,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from quart import g
-
 DEFAULT_COLOR = "#4f46e5"
 COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
@@ -35,5 +33,7 @@ PLATFORM = Brand()
 
 def current_brand() -> Brand:
     """The brand of this request's host; the platform's own before (or without) one."""
+    from quart import g  # here, not above: the command line sends emails without Quart
+
     found: Brand | None = g.get("brand")
     return found if found is not None else PLATFORM

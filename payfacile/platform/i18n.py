@@ -10,11 +10,12 @@ from __future__ import annotations
 import functools
 import io
 import re
+import sys
 from collections.abc import Callable
 from datetime import date as date_
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from babel import Locale
 from babel.dates import format_date, format_datetime
@@ -22,13 +23,15 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_percent, get_currency_precision
 from babel.support import NullTranslations, Translations
-from jinja2 import Environment, pass_context
-from jinja2.runtime import Context
 from markupsafe import Markup, escape
-from quart import Quart, Request, g, has_app_context
 
 from payfacile.platform import zones
 from payfacile.platform.elision import elide, name_slots
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
+    from jinja2.runtime import Context
+    from quart import Quart, Request
 
 LANGUAGES = {"en": "English", "fr": "Français"}
 DEFAULT_LANGUAGE = "en"
@@ -71,7 +74,12 @@ def pick_locale(request: Request, default: str = DEFAULT_LANGUAGE) -> str:
 
 
 def current_language() -> str:
-    return getattr(g, "locale", DEFAULT_LANGUAGE) or DEFAULT_LANGUAGE
+    """The page's language. Quart's `g` is read only once something has imported Quart: no
+    page is being made before, and the command line formats without loading it."""
+    quart = sys.modules.get("quart")
+    if quart is None:
+        return DEFAULT_LANGUAGE
+    return getattr(quart.g, "locale", DEFAULT_LANGUAGE) or DEFAULT_LANGUAGE
 
 
 def ngettext(singular: str, plural: str, n: int, **values: Any) -> str:
@@ -125,8 +133,12 @@ def rate(basis_points: int, language: str | None = None) -> str:
 
 
 def current_zone() -> str:
-    """The time zone of the request's store (set by the site hook); UTC elsewhere."""
-    return (getattr(g, "time_zone", None) if has_app_context() else None) or zones.UTC_ZONE
+    """The time zone of the request's store (set by the site hook); UTC elsewhere (and
+    before anything imported Quart, as in `current_language`)."""
+    quart = sys.modules.get("quart")
+    if quart is None or not quart.has_app_context():
+        return zones.UTC_ZONE
+    return getattr(quart.g, "time_zone", None) or zones.UTC_ZONE
 
 
 # The one style of each (CLDR patterns; the month's name is the language's own).
@@ -199,6 +211,8 @@ def install_gettext(environment: Environment, language: str) -> None:
     """`_()`, `gettext` and `ngettext` for a Jinja environment outside a request (emails,
     invoice PDFs), in `language`: as Jinja's new-style gettext behaves (under autoescape the
     translation is markup and the values are escaped), with French elision before names."""
+    from jinja2 import pass_context  # here: the caller has Jinja loaded; importers need not
+
     catalog = translations(language)
 
     def finish(context: Context, text: str, values: dict[str, Any]) -> str:

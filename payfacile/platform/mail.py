@@ -25,11 +25,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-import aiosmtplib
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import escape
 
 from payfacile.platform import crypto
@@ -37,6 +35,9 @@ from payfacile.platform.brand import PLATFORM, Brand
 from payfacile.platform.config import Settings
 from payfacile.platform.i18n import LANGUAGES, install_gettext, language_of
 from payfacile.platform.models import OutboxEmail
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 _environment: Environment | None = None
 
@@ -64,6 +65,9 @@ AttachmentResolver = Callable[[int | None, str], Awaitable[AttachedFile]]
 def email_templates() -> Environment:
     global _environment
     if _environment is None:
+        # Imported here, not above: a command that queues no email does not load Jinja.
+        from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
         environment = Environment(
             loader=PackageLoader("payfacile", "templates"),
             autoescape=select_autoescape(["html"]),
@@ -216,6 +220,8 @@ class Mailer:
     async def send(self, row: OutboxEmail) -> None:
         message = build_message(row, self.links(row), await self.files(row))
         if self.settings.smtp_url:
+            import aiosmtplib
+
             await aiosmtplib.send(message, **self._smtp_options())
         else:
             await asyncio.to_thread(self._deliver_to_maildir, message)

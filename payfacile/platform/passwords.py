@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -14,8 +15,19 @@ MIN_LENGTH = 10
 MAX_LENGTH = 256
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
-# Verified against when an account does not exist, so a miss costs what a hit costs.
-_DUMMY_HASH = _hasher.hash("payfacile-dummy-password")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when an account does not exist, so a miss costs what a hit costs.
+    Made by the first check (a hit or a miss alike), not on import: a command that checks no
+    password does not pay for a hash."""
+    return _hasher.hash("payfacile-dummy-password")
+
+
+def _verify(stored_hash: str | None, password: str) -> bool:
+    dummy = _dummy_hash()
+    return _hasher.verify(stored_hash or dummy, password)
 
 
 def check_new_password(password: str, confirm: str | None = None, *, email: str = "") -> str:
@@ -41,9 +53,8 @@ async def hash_password(password: str) -> str:
 
 async def verify_password(stored_hash: str | None, password: str) -> bool:
     """True when `password` matches; False otherwise, in about the same time either way."""
-    candidate = stored_hash or _DUMMY_HASH
     try:
-        matched = await asyncio.to_thread(_hasher.verify, candidate, password[:MAX_LENGTH])
+        matched = await asyncio.to_thread(_verify, stored_hash, password[:MAX_LENGTH])
     except (VerificationError, InvalidHashError):
         return False
     return bool(matched) and stored_hash is not None

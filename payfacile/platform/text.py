@@ -9,10 +9,10 @@ and `test_i18n` fails on any without French.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from markupsafe import Markup, escape
-from quart import g, has_app_context
 
 
 class Text:
@@ -33,8 +33,7 @@ class Text:
         return elide(text, values) % values
 
     def __str__(self) -> str:
-        language = getattr(g, "locale", None) if has_app_context() else None
-        return self.in_language(language or "en")
+        return self.in_language(_request_language() or "en")
 
     def __html__(self) -> Markup:
         return escape(str(self))
@@ -50,6 +49,15 @@ class Text:
 
     def __repr__(self) -> str:
         return f"_l({self.msgid!r})"
+
+
+def _request_language() -> str | None:
+    """The language of the page being made, if any. Before something imports Quart no app
+    context can exist, so the command line shows its messages without loading it."""
+    quart = sys.modules.get("quart")
+    if quart is None or not quart.has_app_context():
+        return None
+    return getattr(quart.g, "locale", None)
 
 
 def _l(msgid: str, **values: Any) -> Text:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tortoise.transactions import in_transaction
 
@@ -21,14 +21,15 @@ from payfacile.platform.i18n import language_of, link_expiry
 from payfacile.platform.mail import queue_email
 from payfacile.platform.models import SessionKind, TokenPurpose
 from payfacile.platform.passwords import check_new_password, hash_password, verify_password
-from payfacile.platform.ratelimit import RateLimiter
 from payfacile.platform.text import _l
-from payfacile.platform.views import safe_next
 from payfacile.portal.models import Customer
 from payfacile.tenants.branding import brand_of
 from payfacile.tenants.models import Store
 from payfacile.tenants.scope import scoped
 from payfacile.tenants.urls import store_url
+
+if TYPE_CHECKING:
+    from payfacile.platform.ratelimit import RateLimiter
 
 HOME = "/portal/"
 LINK_REQUESTS = "5/hour"
@@ -191,6 +192,8 @@ async def use_sign_in_link(store: Store, raw: str) -> tuple[Customer, str]:
 
 def portal_next(target: str | None) -> str:
     """A portal path on this host to go to after signing in; anything else → home."""
+    from payfacile.platform.views import safe_next  # here: a views module loads Quart
+
     path = safe_next(target, default=HOME)
     return path if path == "/portal" or path.startswith("/portal/") else HOME
 

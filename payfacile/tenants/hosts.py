@@ -18,10 +18,9 @@ import logging
 import re
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import idna
-from quart import Quart, current_app
 
 from payfacile.platform.asgi import ASGIApp, Receive, Scope, Send
 from payfacile.platform.cache import LocalCache, Shared
@@ -36,6 +35,9 @@ from payfacile.tenants.models import (
     Store,
 )
 from payfacile.tenants.scope import across_stores, scoped
+
+if TYPE_CHECKING:
+    from quart import Quart
 
 log = logging.getLogger(__name__)
 
@@ -377,6 +379,8 @@ async def _stop(task: asyncio.Task[None]) -> None:
 
 def resolver() -> HostResolver:
     """This app's host resolver (inside a request or the app context)."""
+    from quart import current_app
+
     return resolver_of(current_app)
 
 

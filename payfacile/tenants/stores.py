@@ -7,8 +7,8 @@ import io
 import re
 import secrets
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from PIL import Image
 from tortoise.transactions import in_transaction
 
 from payfacile.platform import db
@@ -21,7 +21,6 @@ from payfacile.platform.text import _l
 from payfacile.platform.urls import central_url
 from payfacile.platform.zones import is_zone
 from payfacile.tenants import accounts
-from payfacile.tenants.hosts import HostResolver
 from payfacile.tenants.models import (
     Membership,
     MembershipRole,
@@ -32,6 +31,9 @@ from payfacile.tenants.models import (
 )
 from payfacile.tenants.scope import across_stores, scoped
 from payfacile.tenants.urls import store_url
+
+if TYPE_CHECKING:
+    from payfacile.tenants.hosts import HostResolver
 
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 MAX_NAME = 120
@@ -216,6 +218,8 @@ def check_logo(data: bytes) -> Logo:
     if len(data) > MAX_LOGO_BYTES:
         raise InvalidInput(_l("A logo is 512 KB at most."), field="logo")
     content_type, image_format = found
+    from PIL import Image  # here, not above: the command line lists stores without it
+
     try:
         with Image.open(io.BytesIO(data), formats=[image_format]) as image:
             size = image.size
