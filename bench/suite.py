@@ -754,7 +754,9 @@ def tls_figures(seconds: int) -> dict[str, float] | str:
     print("TLS handshakes: bench/certificates.py (Pebble) …", flush=True)
     command = [sys.executable, str(ROOT / "bench" / "certificates.py")]
     command += ["--samples", "1", "--at-once", "1", "--seconds", str(seconds)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT)
+    # Its own settings: none of the suite's `PAYFACILE_*` (this process took them for seeding).
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PAYFACILE_")}
+    done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT, env=env)
     found = {}
     for key, pattern in TLS_LINES.items():
         match = re.search(pattern, done.stdout)
