@@ -132,13 +132,19 @@ def rate(basis_points: int, language: str | None = None) -> str:
     )
 
 
-def current_zone() -> str:
-    """The time zone of the request's store (set by the site hook); UTC elsewhere (and
-    before anything imported Quart, as in `current_language`)."""
+def page_value(name: str) -> Any:
+    """`g.<name>` of the page being made (its language, its store's clock), or None outside
+    one. Before something imports Quart no app context can exist, so the command line formats
+    without loading it."""
     quart = sys.modules.get("quart")
     if quart is None or not quart.has_app_context():
-        return zones.UTC_ZONE
-    return getattr(quart.g, "time_zone", None) or zones.UTC_ZONE
+        return None
+    return getattr(quart.g, name, None)
+
+
+def current_zone() -> str:
+    """The time zone of the request's store (set by the site hook); UTC elsewhere."""
+    return page_value("time_zone") or zones.UTC_ZONE
 
 
 # The one style of each (CLDR patterns; the month's name is the language's own).

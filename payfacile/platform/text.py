@@ -9,7 +9,6 @@ and `test_i18n` fails on any without French.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from markupsafe import Markup, escape
@@ -33,7 +32,9 @@ class Text:
         return elide(text, values) % values
 
     def __str__(self) -> str:
-        return self.in_language(_request_language() or "en")
+        from payfacile.platform.i18n import page_value
+
+        return self.in_language(page_value("locale") or "en")
 
     def __html__(self) -> Markup:
         return escape(str(self))
@@ -49,15 +50,6 @@ class Text:
 
     def __repr__(self) -> str:
         return f"_l({self.msgid!r})"
-
-
-def _request_language() -> str | None:
-    """The language of the page being made, if any. Before something imports Quart no app
-    context can exist, so the command line shows its messages without loading it."""
-    quart = sys.modules.get("quart")
-    if quart is None or not quart.has_app_context():
-        return None
-    return getattr(quart.g, "locale", None)
 
 
 def _l(msgid: str, **values: Any) -> Text:
