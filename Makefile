@@ -56,7 +56,7 @@ format: $(STAMP)
 
 # The suite: issue 16's cases at scale on PostgreSQL + Redis, written to bench/RESULTS.md.
 bench: $(STAMP)
-	$(BIN)/python bench/suite.py --postgres $(TEST_DATABASE_URL) --redis $(TEST_REDIS_URL)
+	$(BIN)/python bench/suite.py --profile --postgres $(TEST_DATABASE_URL) --redis $(TEST_REDIS_URL)
 
 # The suite, then the narrower benchmarks, each printing its own figures.
 bench-all: bench

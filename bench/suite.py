@@ -19,6 +19,8 @@ Figures only: a missed target is reported, never a failure.
 
     .venv/bin/python bench/suite.py --scale 0.01   # a quick try
     make bench                                     # the full scale (several minutes)
+    .venv/bin/python bench/suite.py --scale 0.01 --only login,orders-20 --profile
+                                 # some cases, each with a py-spy profile (RESULTS.md untouched)
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import profiles  # noqa: E402
 from bench.bare_app import BARE_BODY, BARE_PATH  # noqa: E402
 from bench.orders import PASSWORD, invoice_figures, sign_in  # noqa: E402
 from bench.orders import issue_invoices as orders_issue_invoices  # noqa: E402
@@ -69,6 +72,11 @@ from bench.resolution import (  # noqa: E402
 )
 
 RESULTS = ROOT / "bench" / "RESULTS.md"
+PROFILES = ROOT / "bench" / "profiles"  # `--profile`: py-spy's raw files (not in git)
+CASE_KEYS = (
+    *("asgi", "quart", "store", "domain-10", "domain-all", "login", "orders-20"),
+    *("orders-small", "orders-big", "pdf", "customers-few", "customers-crowd"),
+)
 RUN_MARK = "<!-- run -->"
 RUN_END = "<!-- /run -->"
 DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432/postgres"
@@ -537,6 +545,7 @@ class Measured:
     median: Result  # the median round by requests/s
     rounds: list[float]  # requests/s of each round
     busy: float | None  # the machine's busy share just before the case
+    profile: Path | None = None  # py-spy's raw samples of an extra round (`--profile`)
 
 
 def check(port: int, case: Case) -> None:
@@ -548,9 +557,12 @@ def check(port: int, case: Case) -> None:
         raise BenchError(f"{target.label}: GET {target.path} answered {status}: {body[:300]!r}")
 
 
-def measure_case(setup: Setup, server: Server, case: Case, rounds: int) -> Measured:
+def measure_case(
+    setup: Setup, server: Server, case: Case, rounds: int, profile_dir: Path | None = None
+) -> Measured:
     """A warm-up, then `rounds` rounds of `setup.load`; the median round, with the server's
-    CPU time per request."""
+    CPU time per request. With `profile_dir`, one more round under py-spy (bench/profiles.py),
+    never one of those measured."""
     check(server.port, case)
     busy = cpu_busy()
     load, target = setup.load, case.target
@@ -570,7 +582,25 @@ def measure_case(setup: Setup, server: Server, case: Case, rounds: int) -> Measu
     print(" requests/s", flush=True)
     ordered = sorted(results, key=lambda r: r.requests_per_second)
     rps = [r.requests_per_second for r in results]
-    return Measured(case, ordered[len(ordered) // 2], rps, busy)
+    profile = profile_round(setup, server, case, profile_dir) if profile_dir else None
+    return Measured(case, ordered[len(ordered) // 2], rps, busy, profile)
+
+
+def profile_round(setup: Setup, server: Server, case: Case, profile_dir: Path) -> Path | None:
+    """py-spy's samples of the server over one more round of the case's load."""
+    out = profile_dir / f"{case.key}.txt"
+    if server.process is None:
+        return None
+    spy = profiles.record(server.process.pid, setup.load.seconds, out)
+    if spy is None:
+        print("  (py-spy is missing: no profile)", flush=True)
+        return None
+    run_wrk(setup.wrk, setup.script, server.port, case.target, setup.load.seconds, setup.load)
+    _, error = spy.communicate(timeout=setup.load.seconds + 30)
+    if spy.returncode != 0 or not out.exists():
+        print(f"  (py-spy failed: {error.decode(errors='replace').strip()[-200:]})", flush=True)
+        return None
+    return out
 
 
 @contextlib.contextmanager
@@ -600,10 +630,15 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
     print(f"Seeded in {seed_seconds:.1f} s", flush=True)
 
     measured: list[Measured] = []
+    profile_dir = PROFILES if args.profile else None
+    if profile_dir is not None:
+        profile_dir.mkdir(parents=True, exist_ok=True)
 
     def run_cases(server: Server, cases: list[Case]) -> None:
         for case in cases:
-            measured.append(measure_case(setup, server, case, args.rounds))
+            if args.only and case.key not in args.only and case.key != "quart":
+                continue
+            measured.append(measure_case(setup, server, case, args.rounds, profile_dir))
 
     store, central = STORE_HOST, PLATFORM_DOMAIN
     print("Measuring (warm-up, then rounds of requests/s):", flush=True)
@@ -721,14 +756,17 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
             ],
         )
         log = server.log_tail()
-    tls = tls_figures(args.tls_seconds) if args.tls_seconds else None
+    tls = tls_figures(args.tls_seconds) if args.tls_seconds and not args.only else None
     load_after = os.getloadavg()
     took = time.monotonic() - started
     text = report(args, setup, seeded, seed_seconds, measured, pdf, tls, load_before, load_after)
     print()
     print(text)
-    write_results(text)
-    print(f"Wrote {RESULTS.relative_to(ROOT)}; the whole run took {took / 60:.1f} min.")
+    if args.only:  # a partial run replaces no full one
+        print(f"\n(--only: {RESULTS.relative_to(ROOT)} left as it was; {took / 60:.1f} min.)")
+    else:
+        write_results(text)
+        print(f"Wrote {RESULTS.relative_to(ROOT)}; the whole run took {took / 60:.1f} min.")
     if "Traceback" in log or "ERROR" in log:
         print(f"\nThe PayFacile server logged:\n{log}")
 
@@ -820,26 +858,30 @@ def verdicts(by: dict[str, Measured]) -> dict[str, tuple[str, bool | None]]:
         return by[key].median.requests_per_second
 
     quart = rps("quart")
-    found: dict[str, tuple[str, bool | None]] = {
-        "asgi": (f"{rps('asgi') / quart:.2f}× bare Quart", None),
-        "quart": ("1.00×", None),
-    }
-    overhead = 1 - rps("store") / quart
-    found["store"] = (f"overhead {overhead:.1%}", overhead <= 0.05)
+    found: dict[str, tuple[str, bool | None]] = {key: ("", None) for key in by}
+    found["quart"] = ("1.00×", None)
+    if "asgi" in by:
+        found["asgi"] = (f"{rps('asgi') / quart:.2f}× bare Quart", None)
+    if "store" in by:
+        overhead = 1 - rps("store") / quart
+        found["store"] = (f"overhead {overhead:.1%}", overhead <= 0.05)
     for key, least in (("login", 0.4), ("pdf", 0.4)):
-        found[key] = (f"{rps(key) / quart:.2f}×", rps(key) / quart >= least)
-    share = rps("orders-20") / quart
-    p99 = by["orders-20"].median.p99_us / 1000
-    found["orders-20"] = (f"{share:.2f}×, p99 {p99:.0f} ms", share >= 0.25 and p99 < 50)
+        if key in by:
+            found[key] = (f"{rps(key) / quart:.2f}×", rps(key) / quart >= least)
+    if "orders-20" in by:
+        share = rps("orders-20") / quart
+        p99 = by["orders-20"].median.p99_us / 1000
+        found["orders-20"] = (f"{share:.2f}×, p99 {p99:.0f} ms", share >= 0.25 and p99 < 50)
     # At a fixed 32 connections, the mean latency is 32 / (requests/s) (Little's law).
     for small, large, most in (
         ("domain-10", "domain-all", 1.1),
         ("orders-small", "orders-big", 1.2),
         ("customers-few", "customers-crowd", 1.2),
     ):
-        ratio = rps(small) / rps(large)
-        found[small] = ("reference", None)
-        found[large] = (f"latency {ratio:.2f}×", ratio <= most)
+        if small in by and large in by:
+            ratio = rps(small) / rps(large)
+            found[small] = ("reference", None)
+            found[large] = (f"latency {ratio:.2f}×", ratio <= most)
     return found
 
 
@@ -920,7 +962,13 @@ def report(
             f" {tls['static']:,.0f} /s | | | | | {share:.2f}× | ≥ 0.9× | {mark[share >= 0.9]} |"
         )
     lines += ["", *tls_note(tls, args.tls_seconds), "", *HOW_TO_READ]
-    return "\n".join(lines)
+    profiled = [m for m in measured if m.profile is not None]
+    if profiled:
+        lines += ["", "### Profiles", "", *PROFILES_INTRO, ""]
+        for m in profiled:
+            assert m.profile is not None
+            lines += profiles.as_markdown(m.case.target.label, profiles.summarize(m.profile))
+    return "\n".join(lines).rstrip()
 
 
 def _loads(loads: tuple[float, float, float]) -> str:
@@ -958,6 +1006,15 @@ HOW_TO_READ = [
 ]
 
 
+PROFILES_INTRO = [
+    "`--profile`: py-spy sampled the server over one more round of each case, after its"
+    " measured rounds (sampling slows the process, so those figures are not these). Shares are"
+    " of the samples where the server was busy: by the library whose code ran, PayFacile's"
+    " functions with everything they called, and the hottest functions. The raw files are in"
+    " bench/profiles/ (`.venv/bin/python bench/profiles.py FILE` reads one again).",
+]
+
+
 def write_results(text: str) -> None:
     """RESULTS.md: this run, then the previous run under "Before"."""
     before = ""
@@ -991,6 +1048,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--tls-seconds", type=int, default=5, help="bench/certificates.py's load (5; 0: skip)"
     )
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy over one more round of each case"
+    )
+    parser.add_argument(
+        "--only",
+        type=lambda text: frozenset(filter(None, text.split(","))),
+        default=frozenset(),
+        metavar="KEYS",
+        help=f"these cases only, with bare Quart ({', '.join(CASE_KEYS)})",
+    )
     ours, rest = parser.parse_known_args(argv)
     if "-h" in rest or "--help" in rest:
         parser.print_help()
@@ -1002,6 +1069,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args([*defaults, *rest], __doc__)
     if ours.scale <= 0 or ours.rounds < 1 or ours.tls_seconds < 0:
         parser.error("--scale must be above 0, --rounds 1 or more, --tls-seconds 0 or more")
+    if ours.only - set(CASE_KEYS):
+        parser.error(f"--only takes case keys: {', '.join(CASE_KEYS)}")
     for key, value in vars(ours).items():
         setattr(args, key, value)
     return run_until_done(run, args)
