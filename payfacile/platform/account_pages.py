@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import partial
 from urllib.parse import quote
 
-from quart import current_app, g, redirect, render_template, request
+from quart import current_app, g, redirect, request
 from quart.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 from werkzeug.sansio.response import Response as BaseResponse
@@ -22,6 +22,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from payfacile.platform import accounts, tokens
 from payfacile.platform.errors import InvalidInput, NotFound
 from payfacile.platform.models import SessionKind, TokenPurpose
+from payfacile.platform.rendering import render_template
 from payfacile.platform.security import client_address
 from payfacile.platform.services import services
 from payfacile.platform.sessions import SignedIn

@@ -17,7 +17,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import cast
 
-from quart import Quart, Response, current_app, g, render_template, request
+from quart import Quart, Response, current_app, g, request
 from tortoise.exceptions import IntegrityError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter, Map
@@ -31,6 +31,7 @@ from payfacile.platform.i18n import install_i18n
 from payfacile.platform.jobs import Background
 from payfacile.platform.logs import loggable_path, secret_paths
 from payfacile.platform.registry import PageLayout, Registry
+from payfacile.platform.rendering import install_rendering, render_template
 from payfacile.platform.security import SAFE_METHODS, apply_security_headers
 from payfacile.platform.services import EXTENSION, services
 from payfacile.platform.text import Message, _l
@@ -81,6 +82,7 @@ def build_app(registry: Registry, *, model_modules: list[str], background: bool)
     for blueprint in (kernel_blueprint, *registry.blueprints):
         app.register_blueprint(blueprint)
     _drop_sync_context_processors(app)
+    install_rendering(app)
     return app
 
 

@@ -4,10 +4,11 @@ it: cancel as asked (at the period's end or now) or reply. The buyer is emailed 
 
 from __future__ import annotations
 
-from quart import g, redirect, render_template
+from quart import g, redirect
 from quart.typing import ResponseReturnValue
 
 from payfacile.platform.errors import InvalidInput
+from payfacile.platform.rendering import render_template
 from payfacile.platform.services import services
 from payfacile.platform.text import Message, _l
 from payfacile.portal import cancellation_requests

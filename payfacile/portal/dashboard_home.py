@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from quart import g, render_template
+from quart import g
 from quart.typing import ResponseReturnValue
 
+from payfacile.platform.rendering import render_template
 from payfacile.platform.services import services
 from payfacile.portal import cancellation_requests
 from payfacile.portal.models import Customer, Order, OrderStatus

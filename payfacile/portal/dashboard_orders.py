@@ -5,9 +5,10 @@ check is the tenants part's (`merchant_views.store_dashboard`)."""
 
 from __future__ import annotations
 
-from quart import g, redirect, render_template, request
+from quart import g, redirect, request
 from quart.typing import ResponseReturnValue
 
+from payfacile.platform.rendering import render_template
 from payfacile.platform.services import services
 from payfacile.platform.text import Message, _l
 from payfacile.portal import order_form, order_list, refunds

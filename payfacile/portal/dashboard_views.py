@@ -5,13 +5,14 @@ details by hand. Owners and staff alike; the membership check is the tenants par
 
 from __future__ import annotations
 
-from quart import g, redirect, render_template, request
+from quart import g, redirect, request
 from quart.typing import ResponseReturnValue
 
 from payfacile.platform.countries import countries
 from payfacile.platform.errors import Conflict, FieldErrors
 from payfacile.platform.i18n import LANGUAGES, current_language
 from payfacile.platform.models import TokenPurpose
+from payfacile.platform.rendering import render_template
 from payfacile.platform.services import services
 from payfacile.platform.text import Message, _l
 from payfacile.portal import customer_details, customer_list, profile

@@ -4,10 +4,11 @@ except the cancellation switch and mode, which only the owner changes (`products
 
 from __future__ import annotations
 
-from quart import g, redirect, render_template, request
+from quart import g, redirect, request
 from quart.typing import ResponseReturnValue
 
 from payfacile.platform.errors import InvalidInput
+from payfacile.platform.rendering import render_template
 from payfacile.platform.text import Message, _l
 from payfacile.portal import products
 from payfacile.portal.shell import notice, read_form

@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import quote
 
-from quart import Blueprint, g, redirect, render_template, request
+from quart import Blueprint, g, redirect, request
 from quart.typing import ResponseReturnValue
 
 from payfacile.platform.errors import NotFound
 from payfacile.platform.i18n import LANGUAGE_COOKIE
 from payfacile.platform.models import SessionKind
 from payfacile.platform.registry import PageLayout
+from payfacile.platform.rendering import render_template
 from payfacile.platform.services import services
 from payfacile.platform.text import Message, _l
 from payfacile.platform.urls import https_origin, same_path_on

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from quart import Blueprint, redirect, render_template, request
+from quart import Blueprint, redirect, request
 from quart.typing import ResponseReturnValue
 
 from payfacile.platform import account_pages
 from payfacile.platform.account_pages import require_sign_in
 from payfacile.platform.accounts import Account
 from payfacile.platform.errors import Conflict, InvalidInput
+from payfacile.platform.rendering import render_template
 from payfacile.platform.services import services
 from payfacile.platform.text import Message, _l
 from payfacile.tenants import accounts, stores

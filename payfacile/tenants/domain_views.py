@@ -7,11 +7,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from quart import Blueprint, current_app, g, redirect, render_template, request
+from quart import Blueprint, current_app, g, redirect, request
 from quart.typing import ResponseReturnValue
 
 from payfacile.platform.errors import BadHost, Conflict, InvalidInput, NoStoreHere, RateLimited
 from payfacile.platform.i18n import date
+from payfacile.platform.rendering import render_template
 from payfacile.platform.services import services
 from payfacile.platform.text import Message, Text, _l
 from payfacile.tenants import dns_check, domains

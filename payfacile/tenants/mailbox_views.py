@@ -5,10 +5,11 @@ In production (or on a store's host) every address here is a 404.
 
 from __future__ import annotations
 
-from quart import Blueprint, render_template
+from quart import Blueprint
 from quart.typing import ResponseReturnValue
 
 from payfacile.platform.errors import NotFound
+from payfacile.platform.rendering import render_template
 from payfacile.platform.services import services
 from payfacile.platform.text import _l
 from payfacile.tenants import mailbox

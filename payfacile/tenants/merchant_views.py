@@ -8,7 +8,7 @@ from functools import wraps
 from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
-from quart import Blueprint, g, redirect, render_template, request
+from quart import Blueprint, g, redirect, request
 from quart.typing import ResponseReturnValue
 
 from payfacile.platform import account_pages
@@ -16,6 +16,7 @@ from payfacile.platform.account_pages import require_sign_in, signed_in
 from payfacile.platform.errors import Conflict, NotFound
 from payfacile.platform.models import SessionKind
 from payfacile.platform.registry import PageLayout
+from payfacile.platform.rendering import render_template
 from payfacile.platform.services import services
 from payfacile.platform.text import _l
 from payfacile.tenants import accounts, dashboard

@@ -3,12 +3,13 @@ alone (staff get a 403 that changes nothing, on the page and on its forms)."""
 
 from __future__ import annotations
 
-from quart import g, redirect, render_template, request
+from quart import g, redirect, request
 from quart.typing import ResponseReturnValue
 
 from payfacile.platform.countries import countries
 from payfacile.platform.errors import FieldErrors
 from payfacile.platform.i18n import LANGUAGES, current_language, language_of
+from payfacile.platform.rendering import render_template
 from payfacile.platform.text import Message, _l
 from payfacile.platform.zones import zone_for_country
 from payfacile.tenants import legal, store_settings, stores

@@ -3,10 +3,11 @@ is on it; only the owner invites, resends and removes (`owner_only`, on the serv
 
 from __future__ import annotations
 
-from quart import g, redirect, render_template, request
+from quart import g, redirect, request
 from quart.typing import ResponseReturnValue
 
 from payfacile.platform.errors import Conflict, InvalidInput
+from payfacile.platform.rendering import render_template
 from payfacile.platform.services import services
 from payfacile.platform.text import Message, _l
 from payfacile.tenants import team

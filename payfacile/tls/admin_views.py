@@ -3,9 +3,10 @@ limits as they stand, for platform admins."""
 
 from __future__ import annotations
 
-from quart import Blueprint, render_template
+from quart import Blueprint
 from quart.typing import ResponseReturnValue
 
+from payfacile.platform.rendering import render_template
 from payfacile.platform.services import services
 from payfacile.tenants import domains
 from payfacile.tenants.admin_views import signed_in_admin
