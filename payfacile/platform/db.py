@@ -10,15 +10,19 @@ import contextlib
 import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tortoise import Tortoise, connections
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.exceptions import IntegrityError
 from tortoise.migrations.api import migrate as tortoise_migrate
 
 from payfacile.platform.config import Settings, make_private_dir
 from payfacile.platform.errors import Conflict
 from payfacile.platform.text import Message
+
+if TYPE_CHECKING:
+    from asyncpg import Connection
 
 MIGRATIONS = "payfacile.migrations"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -37,7 +41,7 @@ def database_url(settings: Settings) -> str:
 
 def tortoise_config(settings: Settings, modules: Sequence[str]) -> dict[str, Any]:
     return {
-        "connections": {"default": database_url(settings)},
+        "connections": {"default": connection_config(settings)},
         "apps": {
             "models": {
                 "models": list(modules),
@@ -48,6 +52,25 @@ def tortoise_config(settings: Settings, modules: Sequence[str]) -> dict[str, Any
         "use_tz": True,
         "timezone": "UTC",
     }
+
+
+def connection_config(settings: Settings) -> dict[str, Any]:
+    """The database's connection, from its URL; on PostgreSQL, a pool that hands back a
+    connection without a reset query (`keep_session`)."""
+    config = expand_db_url(database_url(settings))
+    if config["engine"] == "tortoise.backends.asyncpg":
+        config["credentials"]["reset"] = keep_session
+    return config
+
+
+async def keep_session(connection: Connection) -> None:
+    """What asyncpg's pool runs on a connection handed back, besides its own rollback of a
+    transaction left open: nothing. Its default sends `SELECT pg_advisory_unlock_all(); CLOSE
+    ALL; UNLISTEN *; RESET ALL` after every query Tortoise runs outside a transaction, one more
+    round trip each time (about 0.14 ms of CPU and 0.2 ms of waiting a query). None of it has
+    anything to undo here: no code takes session advisory locks, keeps a cursor past its
+    transaction, LISTENs on this pool or SETs a session setting (`test_db_pool` checks the
+    code for the last three, and that a release sends nothing)."""
 
 
 def is_id(value: int) -> bool:
