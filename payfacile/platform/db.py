@@ -10,12 +10,14 @@ import contextlib
 import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from tortoise import Tortoise, connections
 from tortoise.backends.base.config_generator import expand_db_url
-from tortoise.exceptions import IntegrityError
+from tortoise.exceptions import IntegrityError, MultipleObjectsReturned
 from tortoise.migrations.api import migrate as tortoise_migrate
+from tortoise.models import Model
+from tortoise.queryset import QuerySet
 
 from payfacile.platform.config import Settings, make_private_dir
 from payfacile.platform.errors import Conflict
@@ -23,6 +25,8 @@ from payfacile.platform.text import Message
 
 if TYPE_CHECKING:
     from asyncpg import Connection
+
+M = TypeVar("M", bound=Model)
 
 MIGRATIONS = "payfacile.migrations"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -71,6 +75,54 @@ async def keep_session(connection: Connection) -> None:
     anything to undo here: no code takes session advisory locks, keeps a cursor past its
     transaction, LISTENs on this pool or SETs a session setting (`test_db_pool` checks the
     code for the last three, and that a release sends nothing)."""
+
+
+class Statement(Generic[M]):
+    """A SELECT of one model that Tortoise builds once; each run only puts its values in.
+
+    pypika builds the same SQL text every time a page asks the same question (0.14 ms of the
+    0.36 ms a lookup by id costs, with Tortoise's own steps around it). `build` gets one
+    marker per value, of the kinds `kinds` names (`int` or `str`), and returns the query with
+    each marker where its value goes; the SQL and the place of each value are kept, and `one`
+    runs it on the connection Tortoise would use (a transaction's inside one) and makes the
+    model from the row as Tortoise's own executor does. Markers no real value can be: ints
+    below -2**62, strings holding a NUL."""
+
+    def __init__(self, build: Callable[..., QuerySet[M]], *kinds: type) -> None:
+        if any(kind not in (int, str) for kind in kinds):
+            raise TypeError("a Statement's values are ints or strings")
+        self._build = build
+        self._kinds = kinds
+        self._compiled: tuple[type[M], str, list[Any], list[tuple[int, int]]] | None = None
+
+    def _compile(self) -> tuple[type[M], str, list[Any], list[tuple[int, int]]]:
+        markers: list[Any] = [
+            -(2**62) - index if kind is int else f"\x00{index}"
+            for index, kind in enumerate(self._kinds)
+        ]
+        queryset = self._build(*markers)
+        queryset.sql()  # builds queryset.query
+        sql, params = queryset.query.get_parameterized_sql()
+        slots = [
+            (position, markers.index(value))
+            for position, value in enumerate(params)
+            if type(value) in (int, str) and value in markers
+        ]
+        if sorted(index for _, index in slots) != list(range(len(markers))):
+            raise ValueError(f"each value must appear once in the statement: {sql}")
+        self._compiled = (queryset.model, sql, list(params), slots)
+        return self._compiled
+
+    async def one(self, *values: Any) -> M | None:
+        """The row these values find, or None; `MultipleObjectsReturned` if there are two."""
+        model, sql, params, slots = self._compiled or self._compile()
+        filled = list(params)
+        for position, index in slots:
+            filled[position] = values[index]
+        rows = await model._meta.db.execute_query_dict(sql, filled)
+        if len(rows) > 1:
+            raise MultipleObjectsReturned(model)
+        return model._init_from_db(**rows[0]) if rows else None
 
 
 def is_id(value: int) -> bool:

@@ -10,7 +10,7 @@ from payfacile.tenants.scope import scoped
 
 async def signed_in(store: Store, customer_id: int) -> Customer | None:
     """The store's buyer a session names; None if they are not (or no longer) its buyer."""
-    return await scoped(store).query(Customer).get_or_none(id=customer_id)
+    return await scoped(store).find(Customer, id=customer_id)
 
 
 async def keep_language(store: Store, customer: Customer, chosen: str) -> str | None:

@@ -205,8 +205,11 @@ async def own_invoice(
 ) -> Invoice:
     """The buyer's invoice (with just the fields `only` names, if any); anyone else's is a
     404."""
-    query = scoped(store).query(Invoice).filter(number=number[:32], customer_id=customer.id)
-    found = await (query.only(*only) if only else query).first()
+    if only:
+        query = scoped(store).query(Invoice).filter(number=number[:32], customer_id=customer.id)
+        found = await query.only(*only).first()
+    else:  # a number is one invoice of the store
+        found = await scoped(store).find(Invoice, number=number[:32], customer_id=customer.id)
     if found is None:
         raise NotFound(_l("There is no such invoice."))
     return found

@@ -408,7 +408,7 @@ class OrderDetail:
 
 async def store_order(store: Store, number: str) -> Order:
     """The store's order with this number, whoever's it is (for the merchant and the CLI)."""
-    found = await scoped(store).query(Order).get_or_none(number=number.strip()[:32])
+    found = await scoped(store).find(Order, number=number.strip()[:32])
     if found is None:
         raise NotFound(_l("%(store)s has no order %(number)s.", store=store.name, number=number))
     return found
