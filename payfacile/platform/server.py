@@ -116,7 +116,21 @@ def serve(settings: Settings, listen: Listen, factory: AppFactory) -> None:
 def _run_worker(
     settings: Settings, listen: Listen, sockets: list[socket.socket], factory: AppFactory
 ) -> None:
-    asyncio.run(_serve_all(factory(settings), settings, listen, sockets))
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        runner.run(_serve_all(factory(settings), settings, listen, sockets))
+
+
+def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop where it is installed (it comes with `uvicorn[standard]`), as
+    Uvicorn's own `--loop auto` chooses; else asyncio's. Serving called `asyncio.run` and so
+    ran on asyncio's loop, written in Python, which took about a fifth of a simple page's
+    time; uvloop's is libuv's, in C. TLS handshakes and `sni_callback` work the same on it."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - Windows, PyPy
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
 
 
 def _config(app: Quart, listen: Listen, **tls: str) -> uvicorn.Config:

@@ -274,3 +274,13 @@ def test_several_workers_without_redis_are_refused_with_the_reason(
     assert result.returncode != 0
     assert "--workers above 1 needs PAYFACILE_REDIS_URL" in result.stderr
     assert "rate limits" in result.stderr
+
+
+def test_serve_runs_its_requests_on_uvloop(settings: Settings, tmp_path: Path) -> None:
+    """The server's event loop is uvloop's (libuv, in C), as Uvicorn's own `--loop auto`
+    would choose, not asyncio's pure-Python one. No answer shows the loop, so the test reads
+    which libraries the serving process has loaded."""
+    with server(settings, tmp_path) as (port, process):
+        assert status(port, "payfacile.localhost", "/healthz") == 200
+        loaded = Path(f"/proc/{process.pid}/maps").read_text()
+    assert "uvloop/loop" in loaded
