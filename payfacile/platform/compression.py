@@ -24,6 +24,8 @@ import brotli
 from quart import Request, Response
 from quart.wrappers.response import DataBody
 
+from payfacile.platform.headers import has_header
+
 MINIMUM_SIZE = 500
 COMPRESSIBLE = frozenset(
     {
@@ -47,7 +49,7 @@ GZIP_LEVEL = 6
 def negotiate(request: Request) -> str | None:
     """The encoding to answer `request` in: brotli, else gzip, as its `Accept-Encoding`
     allows (a q=0 refuses one); None for none."""
-    if "Accept-Encoding" not in request.headers:
+    if not has_header(request.headers, "Accept-Encoding"):
         return None
     return request.accept_encodings.best_match(ENCODINGS)
 
@@ -62,20 +64,24 @@ def compress(data: bytes, encoding: str, *, strongest: bool = False) -> bytes:
 
 
 def compressible(response: Response) -> bool:
-    return response.mimetype in COMPRESSIBLE and "Content-Encoding" not in response.headers
+    return response.mimetype in COMPRESSIBLE and not has_header(
+        response.headers, "Content-Encoding"
+    )
 
 
 async def compress_response(response: Response, request: Request) -> Response:
-    """Compress `response` for `request` when that helps (see the module's doc)."""
-    if not compressible(response) or not isinstance(response.response, DataBody):
+    """Compress `response` for `request` when that helps (see the module's doc). A body
+    too small to compress is never compressed, whoever asks: it varies by nothing."""
+    body = response.response
+    if not isinstance(body, DataBody) or len(body.data) < MINIMUM_SIZE:
+        return response
+    if not compressible(response):
         return response
     response.vary.add("Accept-Encoding")
     encoding = negotiate(request)
     if encoding is None or request.method == "HEAD" or response.status_code in (204, 304):
         return response
     data = await response.get_data(as_text=False)
-    if len(data) < MINIMUM_SIZE:
-        return response
     response.set_data(compress(data, encoding))
     response.headers["Content-Encoding"] = encoding
     etag, weak = response.get_etag()

@@ -27,6 +27,7 @@ from markupsafe import Markup, escape
 
 from payfacile.platform import zones
 from payfacile.platform.elision import elide, name_slots
+from payfacile.platform.headers import cookie
 
 if TYPE_CHECKING:
     from jinja2 import Environment
@@ -60,6 +61,7 @@ def _load(language: str) -> NullTranslations:
     return Translations(fp=compiled)
 
 
+@functools.lru_cache(maxsize=64)
 def language_of(locale: str) -> str:
     language = (locale or "").split("_")[0].split("-")[0].lower()
     return language if language in LANGUAGES else DEFAULT_LANGUAGE
@@ -67,7 +69,7 @@ def language_of(locale: str) -> str:
 
 def pick_locale(request: Request, default: str = DEFAULT_LANGUAGE) -> str:
     """The visitor's chosen language if they picked one, else `default` (the store's)."""
-    chosen = request.cookies.get(LANGUAGE_COOKIE, "")
+    chosen = cookie(request, LANGUAGE_COOKIE)
     if chosen in LANGUAGES:
         return chosen
     return language_of(default)

@@ -27,6 +27,7 @@ from werkzeug.sansio.response import Response as BaseResponse
 
 from payfacile.platform.config import Settings
 from payfacile.platform.errors import CsrfFailed
+from payfacile.platform.headers import cookie, header_names
 from payfacile.platform.text import _l
 
 CSRF_FIELD = "csrf_token"
@@ -48,7 +49,7 @@ class Csrf:
     def token(self, request: Request) -> str:
         """The form token for this client, starting a CSRF cookie if it has none yet: its
         HMAC masked with a new pad on every call."""
-        value = getattr(g, "csrf_new", None) or request.cookies.get(self.cookie_name)
+        value = getattr(g, "csrf_new", None) or cookie(request, self.cookie_name)
         if not value or len(value) > 64:
             value = secrets.token_urlsafe(24)
             g.csrf_new = value
@@ -166,13 +167,14 @@ def apply_security_headers(
     headers = response.headers
     if signed_in and response.mimetype == "text/html":
         headers["Cache-Control"] = "no-store"
-    if "Content-Security-Policy" not in headers:
-        headers["Content-Security-Policy"] = content_security_policy(nonce)
+    present = header_names(headers)  # one look, not one miss per header (`headers` module)
+    if "content-security-policy" not in present:
+        headers.add("Content-Security-Policy", content_security_policy(nonce))
     for name, value in CONSTANT_HEADERS:
-        if name not in headers:
-            headers[name] = value
-    if hsts and HSTS[0] not in headers:
-        headers[HSTS[0]] = HSTS[1]
+        if name.lower() not in present:
+            headers.add(name, value)
+    if hsts and HSTS[0].lower() not in present:
+        headers.add(*HSTS)
 
 
 def cookies_secure(settings: Settings) -> bool:

@@ -27,6 +27,7 @@ from payfacile.platform.assets import install_assets
 from payfacile.platform.brand import current_brand
 from payfacile.platform.compression import compress_response
 from payfacile.platform.errors import Conflict, MalformedRequest, PayFacileError
+from payfacile.platform.headers import cookie
 from payfacile.platform.i18n import install_i18n
 from payfacile.platform.jobs import Background
 from payfacile.platform.logs import loggable_path, secret_paths
@@ -141,8 +142,8 @@ def _register_request_flow(app: Quart, registry: Registry) -> None:
             await hook()
         found = services()
         await found.csrf.check(request)
-        cookie = request.cookies.get(found.sessions.cookie_name)
-        g.session = await found.sessions.load(cookie, store_id=g.store_id) if cookie else None
+        token = cookie(request, found.sessions.cookie_name)
+        g.session = await found.sessions.load(token, store_id=g.store_id) if token else None
 
     @app.after_request
     async def finish(response: Response) -> Response:
@@ -160,7 +161,10 @@ def _register_request_flow(app: Quart, registry: Registry) -> None:
 async def _refuse_nul() -> None:
     """A NUL in the path, the query or a form field is a 400 before any hook, limiter or
     handler sees it: PostgreSQL refuses NUL in text, and no form can type one."""
-    suspects = [request.path, *request.args.keys(), *request.args.values()]
+    suspects = [request.path]
+    query = request.query_string
+    if b"%00" in query or b"\x00" in query:  # else no argument can hold one: not parsed here
+        suspects += [*request.args.keys(), *request.args.values()]
     if request.method not in SAFE_METHODS:
         form = await request.form
         suspects += [*form.keys(), *form.values()]

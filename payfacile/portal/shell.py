@@ -15,6 +15,7 @@ from quart import Blueprint, g, redirect, request
 from quart.typing import ResponseReturnValue
 
 from payfacile.platform.errors import NotFound
+from payfacile.platform.headers import cookie
 from payfacile.platform.i18n import LANGUAGE_COOKIE
 from payfacile.platform.models import SessionKind
 from payfacile.platform.registry import PageLayout
@@ -80,7 +81,7 @@ async def _take_buyer() -> None:
     g.customer = await _signed_in_customer()
     if g.customer is not None:
         language = await customers.keep_language(
-            g.store, g.customer, request.cookies.get(LANGUAGE_COOKIE, "")
+            g.store, g.customer, cookie(request, LANGUAGE_COOKIE)
         )
         if language is not None:
             g.locale = language
