@@ -7,11 +7,13 @@ always on the store's clock."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from datetime import date as date_
 from datetime import datetime
 from pathlib import Path
@@ -75,9 +77,29 @@ def pick_locale(request: Request, default: str = DEFAULT_LANGUAGE) -> str:
     return language_of(default)
 
 
+# While a page renders (synchronously: `platform.rendering`), its language and clock cannot
+# change, and a page asks for them a hundred times (each `_()`, date and amount): read from
+# `g` once, through Quart's proxy, and kept here for the render.
+_RENDERING: ContextVar[dict[str, Any] | None] = ContextVar("payfacile_rendering", default=None)
+
+
+@contextlib.contextmanager
+def page_rendering() -> Iterator[None]:
+    """The page's language and time zone, read once for the render inside."""
+    token = _RENDERING.set({"locale": current_language(), "time_zone": current_zone()})
+    try:
+        yield
+    finally:
+        _RENDERING.reset(token)
+
+
 def current_language() -> str:
     """The page's language. Quart's `g` is read only once something has imported Quart: no
     page is being made before, and the command line formats without loading it."""
+    rendering = _RENDERING.get()
+    if rendering is not None:
+        language: str = rendering["locale"]
+        return language
     quart = sys.modules.get("quart")
     if quart is None:
         return DEFAULT_LANGUAGE
@@ -138,6 +160,9 @@ def page_value(name: str) -> Any:
     """`g.<name>` of the page being made (its language, its store's clock), or None outside
     one. Before something imports Quart no app context can exist, so the command line formats
     without loading it."""
+    rendering = _RENDERING.get()
+    if rendering is not None and name in rendering:
+        return rendering[name]
     quart = sys.modules.get("quart")
     if quart is None or not quart.has_app_context():
         return None

@@ -21,6 +21,8 @@ from typing import Any
 from jinja2 import Environment, Template
 from quart import Quart, current_app
 
+from payfacile.platform.i18n import page_rendering
+
 EXTENSION = "payfacile.sync_jinja"  # app.extensions: the synchronous overlay
 
 
@@ -39,4 +41,5 @@ async def render_template(template_name_or_list: str | list[str | Template], **c
     app: Quart = current_app._get_current_object()  # type: ignore[attr-defined]
     await app.update_template_context(context)
     template = environment(app).get_or_select_template(template_name_or_list)
-    return template.render(context)
+    with page_rendering():
+        return template.render(context)

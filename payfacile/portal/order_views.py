@@ -6,6 +6,7 @@ import functools
 import re
 from urllib.parse import quote
 
+from markupsafe import Markup
 from quart import Response, g, redirect, request
 from quart.typing import ResponseReturnValue
 
@@ -46,9 +47,16 @@ ORDER_NOTICES = {
 }
 
 
-def order_status_label(status: str) -> str:
-    """A status's words in the page's language: one lookup per row, not a catalog search."""
-    return _status_label(current_language(), str(status))
+def order_status(status: str) -> Markup:
+    """An order's status as its badge, in the page's language (the `order_status` template
+    global): made once per language and status, where a macro cost a call per row."""
+    return _status_badge(current_language(), str(status))
+
+
+@functools.cache
+def _status_badge(language: str, status: str) -> Markup:
+    label = _status_label(language, status)
+    return Markup('<span class="badge badge--{}">{}</span>').format(status, label)
 
 
 def decline_reason(code: str) -> str:

@@ -45,7 +45,7 @@ def register(registry: Registry) -> None:
         ]
     )
     registry.error_layouts.append(shell.error_layout)
-    registry.template_globals["order_status_label"] = order_views.order_status_label
+    registry.template_globals["order_status"] = order_views.order_status
     registry.template_globals["decline_reason"] = order_views.decline_reason
     registry.jobs.add_kind(INVOICE_PDF)
     registry.jobs.add_attachment_kind(INVOICE_ATTACHMENT, invoice_attachment)
