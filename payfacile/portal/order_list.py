@@ -120,7 +120,8 @@ async def store_orders(
 ) -> OrderList:
     """Up to `size` of the store's orders, newest first, whose number or buyer's email or
     name contains `search` (every character literally), of one `status` if given."""
-    query = with_invoice_number(store, scoped(store).query(Order))
+    scope = scoped(store)
+    query = with_invoice_number(scope, scope.query(Order))
     search = search.strip()[:MAX_SEARCH]
     if search:
         query = query.filter(

@@ -8,7 +8,7 @@ COUNT. A cursor is the position of the first or last order shown, `{microseconds
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 from babel.numbers import get_currency_precision
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q, RawSQL, Subquery
-from tortoise.queryset import QuerySet
+from tortoise.queryset import QuerySet, ValuesQuery
 from tortoise.transactions import in_transaction
 
 from payfacile.platform import db
@@ -37,7 +37,7 @@ from payfacile.portal.models import (
 from payfacile.portal.order_emails import queue_order_email
 from payfacile.portal.vat import TaxAtRate, taxes_by_rate
 from payfacile.tenants.models import Store
-from payfacile.tenants.scope import scoped
+from payfacile.tenants.scope import Scope, scoped
 
 PAGE_SIZE = 20
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -280,12 +280,36 @@ async def order_page(
     size: int = PAGE_SIZE,
 ) -> OrderPage:
     """Up to `size` orders, newest first: the first page, the page older than `before`, or
-    the page newer than `after`. One query."""
-    query = with_invoice_number(store, scoped(store).query(Order).filter(customer_id=customer.id))
+    the page newer than `after`. One query; the first page, which every visit of the list
+    opens, runs from SQL built once (`Scope.rows`)."""
+    scope = scoped(store)
+    query = _buyers_orders(scope, customer.id)
+
+    async def first_page() -> list[dict[str, Any]]:
+        return await scope.rows(FIRST_ORDER_PAGE, _first_order_page, customer.id)
+
     rows, newer, older = await newest_first(
-        query, SUMMARY_VALUES, before=before, after=after, size=size
+        query,
+        SUMMARY_VALUES,
+        before=before,
+        after=after,
+        size=size,
+        first_page=first_page if size == PAGE_SIZE else None,
     )
     return OrderPage([OrderSummary(**row) for row in rows], newer=newer, older=older)
+
+
+FIRST_ORDER_PAGE = "portal.orders.first_page"
+
+
+def _buyers_orders(scope: Scope, customer_id: int) -> QuerySet[Order]:
+    return with_invoice_number(scope, scope.query(Order).filter(customer_id=customer_id))
+
+
+def _first_order_page(scope: Scope, customer_id: int) -> ValuesQuery[Any]:
+    """What `newest_first` asks for the first page, as a statement to build once."""
+    query = _buyers_orders(scope, customer_id).order_by("-placed_at", "-id")
+    return query.limit(PAGE_SIZE + 1).values(**SUMMARY_VALUES)
 
 
 async def newest_first(
@@ -296,16 +320,21 @@ async def newest_first(
     before: Cursor | None = None,
     after: Cursor | None = None,
     size: int = PAGE_SIZE,
+    first_page: Callable[[], Awaitable[list[dict[str, Any]]]] | None = None,
 ) -> tuple[list[dict[str, Any]], Cursor | None, Cursor | None]:
     """A keyset page of `query` by (`at`, id), newest first, as `values` rows (name →
     field, which must include `id` and `at`), with the cursors of the newer and the older
-    page. One query (two when a page of newer rows reaches the newest)."""
+    page. One query (two when a page of newer rows reaches the newest). `first_page`, if
+    given, fetches the first page's `size + 1` rows the same way, from a prepared statement."""
     if after is not None:
         page = query.filter(_newer_than(after, at)).order_by(at, "id")
     else:
         page = query.filter(_older_than(before, at)) if before is not None else query
         page = page.order_by(f"-{at}", "-id")
-    found = list(await page.limit(size + 1).values(**values))
+    if after is None and before is None and first_page is not None:
+        found = await first_page()
+    else:
+        found = list(await page.limit(size + 1).values(**values))
     more = len(found) > size
     found = found[:size]
 
@@ -314,7 +343,7 @@ async def newest_first(
 
     if after is not None:
         if not more:  # back at the newest: the first page, full
-            return await newest_first(query, values, at=at, size=size)
+            return await newest_first(query, values, at=at, size=size, first_page=first_page)
         found.reverse()
         return found, cursor(found[0]), cursor(found[-1])
     newer = cursor(found[0]) if before is not None and found else None
@@ -338,13 +367,12 @@ def _at(at: str, comparison: str, cursor: Cursor) -> Q:
 OUTER_ORDER_ID = RawSQL('"order"."id"')  # the order a correlated subquery is about
 
 
-def with_invoice_number(store: Store, query: QuerySet[Order]) -> QuerySet[Order]:
+def with_invoice_number(scope: Scope, query: QuerySet[Order]) -> QuerySet[Order]:
     """`query` with each order's invoice number as `invoice_number`, in the same statement:
     the invoice (not a credit note: an order has one of each at most) found by its order on
     the (store, order, kind) index, so a page costs the same beside 100,000 invoices."""
     number = (
-        scoped(store)
-        .query(Invoice)
+        scope.query(Invoice)
         .filter(order_id=OUTER_ORDER_ID, kind=InvoiceKind.INVOICE)
         .values("number")
     )

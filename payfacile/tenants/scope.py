@@ -7,11 +7,12 @@ Every query of a `TenantOwned` model starts here: `scoped(store)` for one store'
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from tortoise.fields.relational import ForeignKeyFieldInstance
 from tortoise.models import Model
-from tortoise.queryset import QuerySet
+from tortoise.queryset import QuerySet, ValuesQuery
 
 from payfacile.platform.db import Statement
 from payfacile.platform.errors import NotFound
@@ -68,6 +69,23 @@ class Scope:
             kinds = (type(filters[name]) for name in names)
             statement = _STATEMENTS.setdefault(key, Statement(build, int, *kinds))
         return cast(T | None, await statement.one(self.store_id, *(filters[n] for n in names)))
+
+    async def rows(
+        self, key: str, build: Callable[..., ValuesQuery[Any]], *values: int | str
+    ) -> list[dict[str, Any]]:
+        """The rows of `build(scope, *values)`, a `.values(...)` query of this store's rows
+        made through `scope`, run from SQL built once per `key` (`db.Statement`): for the
+        lists every signed-in page shows (the first page of a buyer's orders)."""
+        statement_key = (key, *(type(value) for value in values))
+        statement = _STATEMENTS.get(statement_key)
+        if statement is None:
+
+            def marked(store_id: int, *markers: Any) -> ValuesQuery[Any]:
+                return build(Scope(Store(id=store_id)), *markers)
+
+            kinds = (type(value) for value in values)
+            statement = _STATEMENTS.setdefault(statement_key, Statement(marked, int, *kinds))
+        return await statement.rows(self.store_id, *values)
 
     async def create(self, model: type[T], **values: Any) -> T:
         """A new row of this store; a reference to another store's row is a `NotFound`."""
