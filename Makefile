@@ -67,6 +67,7 @@ bench-all: bench
 	$(BIN)/python bench/domains.py
 	$(BIN)/python bench/certificates.py
 	$(BIN)/python bench/cli_startup.py
+	$(BIN)/python bench/floor.py --postgres $(TEST_DATABASE_URL) --redis $(TEST_REDIS_URL)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -956,10 +956,13 @@ def report(
         " ms | | | | | | |",
     ]
     if isinstance(tls, dict):
-        share = tls["sni"] / tls["static"]
+        # The same chain served statically: what choosing it by SNI costs, and nothing else
+        # (the central host's self-signed default is a shorter chain, cheaper to send).
+        share = tls["sni"] / tls["same_chain"]
         lines.append(
-            f"| TLS handshakes, SNI-selected vs one static certificate | {tls['sni']:,.0f} vs"
-            f" {tls['static']:,.0f} /s | | | | | {share:.2f}× | ≥ 0.9× | {mark[share >= 0.9]} |"
+            "| TLS handshakes, SNI-selected vs the same certificate static |"
+            f" {tls['sni']:,.0f} vs {tls['same_chain']:,.0f} /s | | | | |"
+            f" {share:.2f}× | ≥ 0.9× | {mark[share >= 0.9]} |"
         )
     lines += ["", *tls_note(tls, args.tls_seconds), "", *HOW_TO_READ]
     profiled = [m for m in measured if m.profile is not None]
@@ -986,8 +989,10 @@ def tls_note(tls: dict[str, float] | str | None, seconds: int) -> list[str]:
         " Pebble, full TLS 1.3 handshakes from 2 client processes): a custom domain's"
         f" certificate chosen by `sni_callback` {tls['sni']:,.0f}/s, the central host's"
         f" self-signed default {tls['static']:,.0f}/s, the custom domain's own chain as the"
-        f" default {tls['same_chain']:,.0f}/s (SNI vs the same chain statically:"
-        f" {tls['sni'] / tls['same_chain']:.2f}×)."
+        f" default {tls['same_chain']:,.0f}/s. The target's ratio takes the last: the same"
+        " certificate, chosen at the handshake or served as the only one, so that it prices the"
+        " choice; the self-signed default is one certificate where Pebble's chain has two, and"
+        f" SNI vs it is {tls['sni'] / tls['static']:.2f}×."
     ]
 
 
@@ -1046,7 +1051,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=float, default=1.0, help="multiplies every count (1.0)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds per case (3)")
     parser.add_argument(
-        "--tls-seconds", type=int, default=5, help="bench/certificates.py's load (5; 0: skip)"
+        "--tls-seconds", type=int, default=10, help="bench/certificates.py's load (10; 0: skip)"
     )
     parser.add_argument(
         "--profile", action="store_true", help="py-spy over one more round of each case"
