@@ -21,7 +21,8 @@ from payfacile.tenants.models import Store, TenantOwned
 
 T = TypeVar("T", bound=TenantOwned)
 
-# find(): one statement per model and set of fields, built on first use (a handful in all).
+# find() and rows(): one statement per model and set of fields, or per list, built on first
+# use (a handful in all).
 _STATEMENTS: dict[tuple[Any, ...], Statement[Any]] = {}
 # A merchant's own memberships span the stores they belong to, by definition.
 CROSS_STORE_REASONS = frozenset(
