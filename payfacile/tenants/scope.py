@@ -8,6 +8,7 @@ Every query of a `TenantOwned` model starts here: `scoped(store)` for one store'
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any, TypeVar, cast
 
 from tortoise.fields.relational import ForeignKeyFieldInstance
@@ -55,21 +56,13 @@ class Scope:
         buyer by id, an invoice by number) runs from SQL built once (`db.Statement`) when
         the values are ints and strings; anything else goes through Tortoise as it is."""
         names = tuple(sorted(filters))
+        values = tuple(filters[name] for name in names)
         if any("__" in name for name in names) or any(
-            type(filters[name]) not in (int, str) for name in names
+            type(value) not in (int, str) for value in values
         ):
             return await self.query(model).get_or_none(**filters)
-        key = (model, names, *(type(filters[name]) for name in names))
-        statement = _STATEMENTS.get(key)
-        if statement is None:
-
-            def build(store_id: int, *values: Any) -> QuerySet[T]:
-                wanted = dict(zip(names, values, strict=True))
-                return model.filter(store_id=store_id, **wanted).limit(2)
-
-            kinds = (type(filters[name]) for name in names)
-            statement = _STATEMENTS.setdefault(key, Statement(build, int, *kinds))
-        return cast(T | None, await statement.one(self.store_id, *(filters[n] for n in names)))
+        statement = _statement((model, names), partial(_equal_fields, model, names), values)
+        return cast(T | None, await statement.one(self.store_id, *values))
 
     async def rows(
         self, key: str, build: Callable[..., ValuesQuery[Any]], *values: int | str
@@ -77,15 +70,7 @@ class Scope:
         """The rows of `build(scope, *values)`, a `.values(...)` query of this store's rows
         made through `scope`, run from SQL built once per `key` (`db.Statement`): for the
         lists every signed-in page shows (the first page of a buyer's orders)."""
-        statement_key = (key, *(type(value) for value in values))
-        statement = _STATEMENTS.get(statement_key)
-        if statement is None:
-
-            def marked(store_id: int, *markers: Any) -> ValuesQuery[Any]:
-                return build(Scope(Store(id=store_id)), *markers)
-
-            kinds = (type(value) for value in values)
-            statement = _STATEMENTS.setdefault(statement_key, Statement(marked, int, *kinds))
+        statement = _statement(key, partial(_through_scope, build), values)
         return await statement.rows(self.store_id, *values)
 
     async def create(self, model: type[T], **values: Any) -> T:
@@ -125,6 +110,28 @@ class Scope:
             ids = {_referenced(row, name, field.source_field or "") for row in rows} - {None}
             if ids and await self.query(related).filter(pk__in=ids).count() != len(ids):
                 raise NotFound(_l("There is nothing at this address."))
+
+
+def _statement(key: Any, build: Callable[..., Any], values: tuple[Any, ...]) -> Statement[Any]:
+    """The statement `build` makes (given the store's id, then markers for `values`), built
+    on its first use for values of these types and kept."""
+    kinds = tuple(type(value) for value in values)
+    found = _STATEMENTS.get((key, kinds))
+    if found is None:
+        found = _STATEMENTS.setdefault((key, kinds), Statement(build, int, *kinds))
+    return found
+
+
+def _equal_fields(
+    model: type[T], names: tuple[str, ...], store_id: int, *values: Any
+) -> QuerySet[T]:
+    """`find`'s query: the store's rows whose fields `names` equal `values`."""
+    return model.filter(store_id=store_id, **dict(zip(names, values, strict=True))).limit(2)
+
+
+def _through_scope(build: Callable[..., ValuesQuery[Any]], store_id: int, *markers: Any) -> Any:
+    """`rows`' query, made by `build` through a scope of the store's id."""
+    return build(Scope(Store(id=store_id)), *markers)
 
 
 def _referenced(row: dict[str, Any], name: str, source_field: str) -> Any:
