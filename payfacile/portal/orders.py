@@ -326,14 +326,14 @@ async def newest_first(
     field, which must include `id` and `at`), with the cursors of the newer and the older
     page. One query (two when a page of newer rows reaches the newest). `first_page`, if
     given, fetches the first page's `size + 1` rows the same way, from a prepared statement."""
-    if after is not None:
-        page = query.filter(_newer_than(after, at)).order_by(at, "id")
-    else:
-        page = query.filter(_older_than(before, at)) if before is not None else query
-        page = page.order_by(f"-{at}", "-id")
     if after is None and before is None and first_page is not None:
         found = await first_page()
     else:
+        if after is not None:
+            page = query.filter(_newer_than(after, at)).order_by(at, "id")
+        else:
+            page = query.filter(_older_than(before, at)) if before is not None else query
+            page = page.order_by(f"-{at}", "-id")
         found = list(await page.limit(size + 1).values(**values))
     more = len(found) > size
     found = found[:size]
