@@ -63,10 +63,10 @@ class Buyers:
 
     async def find(self, email: str) -> Customer | None:
         email = email.strip().lower()
-        return await scoped(self.store).query(Customer).get_or_none(email=email)
+        return await scoped(self.store).find(Customer, email=email)
 
     async def get(self, account_id: int) -> Customer | None:
-        return await scoped(self.store).query(Customer).get_or_none(id=account_id)
+        return await scoped(self.store).find(Customer, id=account_id)
 
     async def save_password(self, account_id: int, password_hash: str) -> None:
         buyers = scoped(self.store).query(Customer).filter(id=account_id)
