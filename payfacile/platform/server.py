@@ -123,8 +123,8 @@ def _run_worker(
 def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     """uvloop's event loop where it is installed (it comes with `uvicorn[standard]`), as
     Uvicorn's own `--loop auto` chooses; else asyncio's. Serving called `asyncio.run` and so
-    ran on asyncio's loop, written in Python, which took about a fifth of a simple page's
-    time; uvloop's is libuv's, in C. TLS handshakes and `sni_callback` work the same on it."""
+    ran on asyncio's loop, written in Python, while the bench's ceilings ran on uvloop's,
+    libuv's in C. TLS handshakes and `sni_callback` work the same on it."""
     try:
         import uvloop
     except ImportError:  # pragma: no cover - Windows, PyPy
