@@ -28,13 +28,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.orders import _invoice, _order  # noqa: E402
 from bench.resolution import BIN, PLATFORM_DOMAIN, postgres_database  # noqa: E402
 
 ROUNDS = 5
@@ -82,36 +83,18 @@ async def measure() -> list[tuple[str, float]]:
     async with app.test_app() as served, plain.test_app() as plain_served:
         store = await Store.get(slug="demo")
         scope = scoped(store)
-        buyer = await scope.create(Customer, email="floor@example.com", name="Floor Buyer")
+        email = "floor@example.com"  # its orders are numbered f0, f1… (bench/orders.py's rows)
+        buyer = await scope.create(Customer, email=email, name="Floor Buyer")
         start = datetime(2025, 1, 1, tzinfo=UTC)
-        rows = [
-            {
-                "customer_id": buyer.id,
-                "number": f"F{n}",
-                "status": "paid",
-                "currency": "EUR",
-                "subtotal": 1000 + n,
-                "tax_total": 200,
-                "total": 1200 + n,
-                "placed_at": start + timedelta(days=n),
-            }
-            for n in range(25)
-        ]
-        await scope.create_many(Order, rows)
-        placed = await scope.query(Order).filter(customer_id=buyer.id).values_list("id", "number")
+        await scope.create_many(Order, [_order(buyer.id, email, n, start) for n in range(25)])
+        placed = (
+            await scope.query(Order)
+            .filter(customer_id=buyer.id)
+            .values_list("id", "number", "placed_at")
+        )
         invoices = [
-            {
-                "order_id": order_id,
-                "customer_id": buyer.id,
-                "number": f"FX-{number}",
-                "issued_at": start,
-                "currency": "EUR",
-                "snapshot": {},
-                "total": 1200,
-                "pdf": b"%PDF-1.4 " + b"x" * 40_000,
-                "etag": f"floor-{number}",
-            }
-            for order_id, number in placed
+            {**_invoice(buyer.id, *row), "pdf": b"%PDF-1.4 " + b"x" * 40_000, "etag": f"e{row[0]}"}
+            for row in placed
         ]
         await scope.create_many(Invoice, invoices)
         async with app.app_context():
